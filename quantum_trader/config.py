@@ -1,0 +1,218 @@
+"""The one settings object. Environment variables use the prefix ``QT_`` and ``__`` for nesting.
+
+Example: ``QT_RISK__RISK_PER_TRADE=0.005`` or ``QT_EXCHANGE__MARKET_TYPE=futures``.
+A TOML config file (``--config FILE``) sets the same keys in sections named after the fields
+below; command-line options override the file, and the file overrides the environment.
+Defaults are conservative: 1% of equity at risk per trade, leverage 1x (3x at most unless the
+hard cap is raised knowingly), ESS at 5% daily loss and 15% drawdown.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from quantum_trader.core.types import MarketType
+from quantum_trader.errors import ConfigurationError
+
+DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "BNB/USDT")
+HARD_MAX_LEVERAGE = 20.0
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(_Section):
+    datadir: Path = Field(Path("data/binance"), description="Folder of candle files.")
+    timeframe: str = Field("1h", description="Candle timeframe, for example 5m, 1h, 1d.")
+    symbols: tuple[str, ...] = Field(DEFAULT_SYMBOLS, min_length=1)
+    start: str | None = Field(None, description="First candle open time (UTC), ISO 8601.")
+    end: str | None = Field(None, description="Last candle open time (UTC), ISO 8601.")
+    fill_gaps: bool = Field(True, description="Insert synthetic flat candles into gaps.")
+    conflicting_duplicates: Literal["merge", "reject"] = "merge"
+
+
+class SlippageSettings(_Section):
+    """Slippage = fixed_bps + range_share of the candle range + volume_impact x participation.
+
+    Participation is the order quantity over the candle volume, capped at 1. Slippage always
+    moves the price against the order and never outside the candle's [low, high].
+    """
+
+    fixed_bps: float = Field(1.0, ge=0, le=500)
+    range_share: float = Field(0.02, ge=0, le=1)
+    volume_impact: float = Field(0.1, ge=0, le=10)
+
+
+class ExchangeSettings(_Section):
+    market_type: MarketType = MarketType.SPOT
+    maker_fee: float | None = Field(None, ge=0, le=0.01, description="None: 0.1% spot, 0.02% futures")
+    taker_fee: float | None = Field(None, ge=0, le=0.01, description="None: 0.1% spot, 0.05% futures")
+    slippage: SlippageSettings = SlippageSettings()
+    maintenance_margin_rate: float = Field(0.005, gt=0, lt=0.5)
+    funding_rate: float | None = Field(
+        None, ge=-0.05, le=0.05, description="Constant rate per interval; None reads the file."
+    )
+    funding_interval_hours: int = Field(8, ge=1, le=24)
+
+    @property
+    def maker_rate(self) -> float:
+        if self.maker_fee is not None:
+            return self.maker_fee
+        return 0.001 if self.market_type is MarketType.SPOT else 0.0002
+
+    @property
+    def taker_rate(self) -> float:
+        if self.taker_fee is not None:
+            return self.taker_fee
+        return 0.001 if self.market_type is MarketType.SPOT else 0.0005
+
+
+class RiskSettings(_Section):
+    """Trading Mathematician settings."""
+
+    sizing: Literal["risk", "stake"] = "risk"
+    risk_per_trade: float = Field(0.01, gt=0, le=0.05, description="Share of equity at risk.")
+    stake_amount: float | None = Field(None, gt=0, description="Quote amount per trade (stake).")
+    atr_period: int = Field(14, ge=2, le=500)
+    stop_atr_multiple: float = Field(2.0, gt=0, le=20)
+    reward_risk: float = Field(2.0, gt=0, le=20, description="Target distance over stop distance.")
+    min_reward_risk: float = Field(1.0, gt=0, le=20)
+    max_position_share: float = Field(0.25, gt=0, le=1, description="Max notional / equity.")
+    leverage: float = Field(1.0, ge=1, description="Leverage per futures position.")
+    max_leverage: float = Field(3.0, ge=1, le=HARD_MAX_LEVERAGE)
+    liquidation_buffer: float = Field(
+        0.5, ge=0, le=10, description="Liquidation must lie this many stop distances past the stop."
+    )
+    max_open_positions: int = Field(5, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> RiskSettings:
+        if self.leverage > self.max_leverage:
+            raise ValueError(
+                f"risk.leverage={self.leverage} is above risk.max_leverage={self.max_leverage}; "
+                "lower the leverage or raise max_leverage knowingly"
+            )
+        if self.sizing == "stake" and self.stake_amount is None:
+            raise ValueError("risk.sizing='stake' needs risk.stake_amount (quote currency)")
+        if self.reward_risk < self.min_reward_risk:
+            raise ValueError(
+                f"risk.reward_risk={self.reward_risk} is below "
+                f"risk.min_reward_risk={self.min_reward_risk}"
+            )
+        return self
+
+
+class EmergencyStopSettings(_Section):
+    max_daily_loss: float = Field(0.05, gt=0, lt=1, description="Share of start-of-day equity.")
+    max_drawdown: float = Field(0.15, gt=0, lt=1, description="Share of peak equity.")
+    flatten_on_trip: bool = Field(False, description="Close open positions when tripped.")
+
+
+class ModelSettings(_Section):
+    """AI Trading Engine settings: labels, walk-forward windows and the ensemble."""
+
+    models: tuple[Literal["lightgbm", "linear", "xgboost"], ...] = ("lightgbm", "linear")
+    horizon: int = Field(4, ge=1, le=500, description="Label horizon in candles.")
+    purge: int | None = Field(None, ge=0, description="Gap between train and test; None=horizon.")
+    train_window: int = Field(4000, ge=200, description="Candles per symbol in a training window.")
+    retrain_every: int = Field(720, ge=24, description="Candles between walk-forward refits.")
+    calibration_share: float = Field(0.2, gt=0, lt=0.5)
+    entry_confidence: float = Field(0.56, gt=0.5, lt=1, description="Min probability to enter.")
+    exit_confidence: float = Field(0.5, ge=0.5, lt=1, description="Exit when below this.")
+    allow_short: bool = Field(False, description="Open shorts (futures only).")
+    seed: int = 7
+
+    @property
+    def purge_candles(self) -> int:
+        return self.horizon if self.purge is None else self.purge
+
+    @model_validator(mode="after")
+    def _check_purge(self) -> ModelSettings:
+        if self.purge is not None and self.purge < self.horizon:
+            raise ValueError(
+                f"model.purge={self.purge} is shorter than model.horizon={self.horizon}: labels "
+                "of the last training rows would overlap the test window; set purge >= horizon"
+            )
+        return self
+
+
+class StrategySettings(_Section):
+    name: Literal["ai", "ema-cross", "signals"] = "ai"
+    fast_period: int = Field(12, ge=1, le=1000)
+    slow_period: int = Field(26, ge=2, le=5000)
+    stop_pct: float | None = Field(0.02, gt=0, lt=1, description="EMA-cross stop distance.")
+    signals_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_periods(self) -> StrategySettings:
+        if self.fast_period >= self.slow_period:
+            raise ValueError(
+                f"strategy.fast_period={self.fast_period} must be below "
+                f"strategy.slow_period={self.slow_period}"
+            )
+        if self.name == "signals" and self.signals_file is None:
+            raise ValueError("strategy.name='signals' needs strategy.signals_file")
+        return self
+
+
+class BacktestSettings(_Section):
+    initial_capital: float = Field(10_000.0, gt=0, le=1e12, description="Quote currency.")
+    output_dir: Path = Field(Path("results"), description="Run folders are created here.")
+
+
+class Settings(BaseSettings):
+    """All settings of one run. Unknown keys are rejected with their name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data: DataSettings = DataSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+    risk: RiskSettings = RiskSettings()
+    emergency_stop: EmergencyStopSettings = EmergencyStopSettings()
+    model: ModelSettings = ModelSettings()
+    strategy: StrategySettings = StrategySettings()
+    backtest: BacktestSettings = BacktestSettings()
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the settings from the environment, an optional TOML file and explicit overrides.
+
+    Raises ConfigurationError naming each invalid key and value.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"config file {config_file} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"config file {config_file} is not valid TOML: {exc}") from exc
+    values = _merge(values, overrides or {})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc
