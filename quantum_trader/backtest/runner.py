@@ -1,0 +1,229 @@
+"""Run one backtest: load and validate candles, generate signals, simulate, collect results."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantum_trader.backtest.benchmark import buy_and_hold_equity
+from quantum_trader.backtest.results import BacktestResult
+from quantum_trader.config import Settings
+from quantum_trader.core.types import NS_PER_SECOND, MarketType
+from quantum_trader.data.catalog import DataCatalog, futures_symbol
+from quantum_trader.data.timeframes import timeframe_to_ns
+from quantum_trader.engine.bus import EventBus
+from quantum_trader.engine.clock import SimulatedClock
+from quantum_trader.engine.decisions import DecisionLog
+from quantum_trader.engine.feed import CandleFeed
+from quantum_trader.engine.kernel import FundingSchedule, ProgressCallback, TradingKernel
+from quantum_trader.engine.pipeline import DecisionPipeline
+from quantum_trader.errors import ConfigurationError
+from quantum_trader.exchange.markets import MarketRules, default_market_rules
+from quantum_trader.exchange.simulated import SimulatedExchange
+from quantum_trader.features.indicators import atr as average_true_range
+from quantum_trader.strategies.ai import AIStrategy
+from quantum_trader.strategies.base import SignalFrame, Strategy
+from quantum_trader.strategies.ema_cross import EmaCrossStrategy
+from quantum_trader.strategies.signals_file import SignalsFileStrategy
+from quantum_trader.subsystems.emergency_stop import EmergencyStop
+from quantum_trader.subsystems.sizing import TradingMathematician
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Optional progress callbacks: ``training`` for model folds, ``simulation`` for steps."""
+
+    training: ProgressCallback | None = None
+    simulation: ProgressCallback | None = None
+
+
+@dataclass
+class MarketData:
+    candles: dict[str, pd.DataFrame]
+    reports: list[dict[str, Any]]
+    catalog: DataCatalog
+
+
+def trading_symbols(settings: Settings) -> list[str]:
+    """Return the symbols as the catalog names them for the configured market type."""
+    if settings.exchange.market_type is MarketType.FUTURES:
+        return [futures_symbol(symbol) for symbol in settings.data.symbols]
+    return list(settings.data.symbols)
+
+
+def load_market_data(settings: Settings) -> MarketData:
+    """Load, validate and slice every configured symbol's candles."""
+    catalog = DataCatalog(settings.data.datadir)
+    candle_type = "futures" if settings.exchange.market_type is MarketType.FUTURES else "spot"
+    candles: dict[str, pd.DataFrame] = {}
+    reports: list[dict[str, Any]] = []
+    for symbol in trading_symbols(settings):
+        frame, report = catalog.load(
+            symbol,
+            settings.data.timeframe,
+            candle_type,
+            start=settings.data.start,
+            end=settings.data.end,
+            fill_gaps=settings.data.fill_gaps,
+            conflicting_duplicates=settings.data.conflicting_duplicates,
+        )
+        if len(frame) < 2:
+            raise ConfigurationError(
+                f"{symbol} {settings.data.timeframe} has {len(frame)} candles between "
+                f"{settings.data.start or 'the start'} and {settings.data.end or 'the end'}; "
+                "widen the date range"
+            )
+        candles[symbol] = frame
+        reports.append(report.to_dict())
+        if report.problems:
+            logger.info("Candle check of %s: %s", symbol, report.summary())
+    return MarketData(candles=candles, reports=reports, catalog=catalog)
+
+
+def build_strategy(settings: Settings, progress: ProgressCallback | None) -> Strategy:
+    strategy = settings.strategy
+    if strategy.name == "ai":
+        return AIStrategy(settings.model, settings.data.timeframe, progress=progress)
+    if strategy.name == "ema-cross":
+        return EmaCrossStrategy(
+            fast=strategy.fast_period,
+            slow=strategy.slow_period,
+            stop_pct=strategy.stop_pct,
+            allow_short=settings.model.allow_short,
+        )
+    assert strategy.signals_file is not None  # enforced by StrategySettings
+    return SignalsFileStrategy(strategy.signals_file)
+
+
+def run_backtest(settings: Settings, progress: Progress | None = None) -> BacktestResult:
+    """Run the configured strategy over the configured candles and return every result."""
+    progress = progress or Progress()
+    data = load_market_data(settings)
+    strategy = build_strategy(settings, progress.training)
+    signals = strategy.generate(data.candles)
+    result = simulate(settings, data.candles, signals, progress.simulation, data.catalog)
+    result.strategy = strategy.name
+    result.data_reports = data.reports
+    if isinstance(strategy, AIStrategy) and strategy.result is not None:
+        result.model_report = strategy.result.summary()
+    return result
+
+
+def simulate(
+    settings: Settings,
+    candles: dict[str, pd.DataFrame],
+    signals: dict[str, SignalFrame],
+    progress: ProgressCallback | None = None,
+    catalog: DataCatalog | None = None,
+) -> BacktestResult:
+    """Replay ``candles`` through the kernel with precomputed ``signals``."""
+    timeframe_ns = timeframe_to_ns(settings.data.timeframe)
+    markets = _market_rules(settings, candles)
+    exchange = SimulatedExchange(markets, settings.exchange, settings.backtest.initial_capital)
+    emergency_stop = EmergencyStop(settings.emergency_stop)
+    feed = CandleFeed(candles, timeframe_ns)
+    log = DecisionLog()
+    bus = EventBus()
+    atr = {
+        symbol: average_true_range(
+            frame["high"].to_numpy(np.float64),
+            frame["low"].to_numpy(np.float64),
+            frame["close"].to_numpy(np.float64),
+            settings.risk.atr_period,
+        )
+        for symbol, frame in candles.items()
+    }
+    pipeline = DecisionPipeline(
+        exchange=exchange,
+        sizing=TradingMathematician(
+            settings.risk, settings.exchange.maintenance_margin_rate, settings.exchange.market_type
+        ),
+        emergency_stop=emergency_stop,
+        markets=markets,
+        signals=signals,
+        atr=atr,
+        feed=feed,
+        risk=settings.risk,
+        log=log,
+        bus=bus,
+        flatten_on_trip=settings.emergency_stop.flatten_on_trip,
+    )
+    kernel = TradingKernel(
+        clock=SimulatedClock(feed.times[0]),
+        bus=bus,
+        feed=feed,
+        exchange=exchange,
+        pipeline=pipeline,
+        emergency_stop=emergency_stop,
+        funding=_funding_schedule(settings, list(candles), catalog),
+    )
+    kernel.run(progress)
+    if kernel.funding_missing:
+        logger.warning(
+            "No funding rate was known for %d funding times; those were skipped. "
+            "Set exchange.funding_rate to use a constant rate",
+            kernel.funding_missing,
+        )
+    index = pd.to_datetime(feed.times_array, utc=True)
+    return BacktestResult(
+        run_id=uuid.uuid4().hex[:12],
+        strategy=settings.strategy.name,
+        timeframe=settings.data.timeframe,
+        market_type=settings.exchange.market_type.value,
+        symbols=list(candles),
+        initial_capital=settings.backtest.initial_capital,
+        equity=pd.Series(kernel.equity, index=index, name="equity"),
+        benchmark_equity=buy_and_hold_equity(candles, index, settings),
+        orders=exchange.orders,
+        fills=exchange.fills,
+        trades=exchange.trades,
+        decisions=log.decisions,
+        candles=candles,
+        settings=settings.model_dump(mode="json"),
+        emergency_stop=emergency_stop.to_dict(),
+        fees_paid=exchange.fees_paid,
+        funding_paid=exchange.funding_paid,
+    )
+
+
+def _market_rules(settings: Settings, candles: dict[str, pd.DataFrame]) -> dict[str, MarketRules]:
+    exchange = settings.exchange
+    return {
+        symbol: default_market_rules(
+            symbol,
+            exchange.market_type,
+            taker_fee=exchange.taker_rate,
+            maker_fee=exchange.maker_rate,
+            reference_price=float(frame["close"].iloc[0]),
+        )
+        for symbol, frame in candles.items()
+    }
+
+
+def _funding_schedule(
+    settings: Settings, symbols: list[str], catalog: DataCatalog | None
+) -> FundingSchedule | None:
+    exchange = settings.exchange
+    if exchange.market_type is not MarketType.FUTURES:
+        return None
+    interval_ns = exchange.funding_interval_hours * 3600 * NS_PER_SECOND
+    constant = exchange.funding_rate
+    if constant is not None:
+        return FundingSchedule(interval_ns, lambda _symbol, _time_ns: constant)
+    if catalog is None:
+        raise ConfigurationError("futures backtest needs exchange.funding_rate or a data catalog")
+    rates: dict[str, dict[int, float]] = {}
+    for symbol in symbols:
+        series = catalog.load_funding_rates(symbol)
+        times = series.index.to_numpy(dtype="datetime64[ns]").astype(np.int64).tolist()
+        rates[symbol] = dict(zip(times, series.to_numpy(np.float64).tolist(), strict=True))
+    lookup: Callable[[str, int], float | None] = lambda symbol, time_ns: rates[symbol].get(time_ns)
+    return FundingSchedule(interval_ns, lookup)

@@ -1,0 +1,128 @@
+"""The ``quantum-trader`` command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from quantum_trader.cli.data_commands import data_app
+from quantum_trader.cli.progress import run_with_progress
+from quantum_trader.cli.tables import metrics_table, symbols_table
+from quantum_trader.config import load_settings
+from quantum_trader.core.types import MarketType
+from quantum_trader.errors import ConfigurationError, QuantumTraderError
+
+app = typer.Typer(
+    help="Quantum Trader: backtest, paper-trade and trade crypto with an AI ensemble.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+console = Console()
+logger = logging.getLogger("quantum_trader")
+
+STRATEGIES = ("ai", "ema-cross")
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+    )
+
+
+def _split_symbols(symbols: str | None) -> tuple[str, ...] | None:
+    if symbols is None:
+        return None
+    parsed = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
+    for symbol in parsed:
+        if "/" not in symbol:
+            raise ConfigurationError(
+                f"invalid symbol {symbol!r}: write it as BASE/QUOTE, for example BTC/USDT"
+            )
+    return parsed
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    """Build a nested settings dict from CLI options, leaving out options not given."""
+    sections: dict[str, dict[str, Any]] = {}
+    for dotted, value in values.items():
+        if value is None:
+            continue
+        section, key = dotted.split("__")
+        sections.setdefault(section, {})[key] = value
+    return sections
+
+
+@app.command()
+def backtest(
+    strategy: Annotated[str, typer.Option(help="ai (model ensemble) or ema-cross.")] = "ai",
+    signals: Annotated[
+        Path | None, typer.Option(help="CSV of external signals; overrides --strategy.")
+    ] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Candle timeframe, e.g. 5m or 1h.")] = None,
+    start: Annotated[str | None, typer.Option(help="First candle open time, UTC (2025-01-01).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last candle open time, UTC.")] = None,
+    datadir: Annotated[Path | None, typer.Option(help="Candle folder (freqtrade layout).")] = None,
+    capital: Annotated[float | None, typer.Option(help="Starting capital, quote currency.")] = None,
+    stake: Annotated[
+        float | None, typer.Option(help="Fixed stake per trade (quote); default: risk sizing.")
+    ] = None,
+    fee: Annotated[float | None, typer.Option(help="Maker and taker fee per fill, e.g. 0.001.")] = None,
+    leverage: Annotated[float | None, typer.Option(help="Futures leverage per position.")] = None,
+    market_type: Annotated[str | None, typer.Option(help="spot or futures.")] = None,
+    fast: Annotated[int | None, typer.Option(help="ema-cross fast EMA period.")] = None,
+    slow: Annotated[int | None, typer.Option(help="ema-cross slow EMA period.")] = None,
+    stop_pct: Annotated[float | None, typer.Option(help="ema-cross stop, fraction (0.02).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Folder for run folders.")] = None,
+) -> None:
+    """Backtest a strategy over candle files and write an HTML report and result.json."""
+    try:
+        if strategy not in STRATEGIES:
+            raise ConfigurationError(
+                f"invalid --strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}, "
+                "or pass --signals FILE"
+            )
+        if market_type is not None and market_type not in {m.value for m in MarketType}:
+            raise ConfigurationError(f"invalid --market-type {market_type!r}; use spot or futures")
+        overrides = _overrides(
+            strategy__name="signals" if signals else strategy,
+            strategy__signals_file=signals,
+            strategy__fast_period=fast,
+            strategy__slow_period=slow,
+            strategy__stop_pct=stop_pct,
+            data__symbols=_split_symbols(symbols),
+            data__timeframe=timeframe,
+            data__start=start,
+            data__end=end,
+            data__datadir=datadir,
+            backtest__initial_capital=capital,
+            backtest__output_dir=output,
+            risk__sizing="stake" if stake is not None else None,
+            risk__stake_amount=stake,
+            risk__leverage=leverage,
+            exchange__maker_fee=fee,
+            exchange__taker_fee=fee,
+            exchange__market_type=market_type,
+        )
+        settings = load_settings(config, overrides)
+        result, paths = run_with_progress(settings, console)
+    except QuantumTraderError as exc:
+        console.print(f"[bold red]Error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(metrics_table(result))
+    console.print(symbols_table(result))
+    console.print(f"Run folder: {paths.run_dir}")
+    console.print(f"Report:     {paths.report_html}")
+    console.print(f"Results:    {paths.result_json}")

@@ -1,0 +1,91 @@
+"""Candle feeds for the kernel: aligned arrays over the union of all symbols' candle times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from quantum_trader.strategies.base import SignalFrame
+
+
+@dataclass
+class SymbolSeries:
+    """One symbol's candles as Python lists (scalar indexing on lists beats numpy in the loop).
+
+    ``row_at[k]`` is the symbol's row for timeline step ``k``, or -1 when it has no candle then.
+    """
+
+    symbol: str
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+    synthetic: list[bool]
+    row_at: list[int]
+    step_of_row: npt.NDArray[np.int64]
+
+
+class CandleFeed:
+    """The merged timeline of several symbols' validated candle frames."""
+
+    def __init__(self, candles: dict[str, pd.DataFrame], timeframe_ns: int) -> None:
+        if not candles:
+            raise ValueError("CandleFeed needs at least one symbol")
+        self.timeframe_ns = timeframe_ns
+        per_symbol_times = {
+            symbol: frame["date"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+            for symbol, frame in candles.items()
+        }
+        union = np.unique(np.concatenate(list(per_symbol_times.values())))
+        self.times: list[int] = union.tolist()
+        self.times_array: npt.NDArray[np.int64] = union
+        self.series: dict[str, SymbolSeries] = {}
+        for symbol, frame in candles.items():
+            self.series[symbol] = _build_series(symbol, frame, per_symbol_times[symbol], union)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @property
+    def candle_count(self) -> int:
+        return sum(len(series.close) for series in self.series.values())
+
+    def signal_steps(self, signals: dict[str, SignalFrame]) -> dict[int, list[tuple[str, int]]]:
+        """Map each timeline step to the (symbol, row) pairs whose candle carries a signal."""
+        events: dict[int, list[tuple[str, int]]] = {}
+        for symbol, frame in signals.items():
+            series = self.series[symbol]
+            rows = np.flatnonzero((frame.entry != 0) | frame.exit)
+            for row, step in zip(rows.tolist(), series.step_of_row[rows].tolist(), strict=True):
+                events.setdefault(step, []).append((symbol, row))
+        return events
+
+
+def _build_series(
+    symbol: str,
+    frame: pd.DataFrame,
+    times: npt.NDArray[np.int64],
+    union: npt.NDArray[np.int64],
+) -> SymbolSeries:
+    step_of_row = np.searchsorted(union, times).astype(np.int64)
+    row_at = np.full(len(union), -1, dtype=np.int64)
+    row_at[step_of_row] = np.arange(len(times))
+    if "synthetic" in frame.columns:
+        synthetic = frame["synthetic"].to_numpy(dtype=bool)
+    else:
+        synthetic = np.zeros(len(frame), dtype=bool)
+    return SymbolSeries(
+        symbol=symbol,
+        open=frame["open"].to_numpy(dtype=np.float64).tolist(),
+        high=frame["high"].to_numpy(dtype=np.float64).tolist(),
+        low=frame["low"].to_numpy(dtype=np.float64).tolist(),
+        close=frame["close"].to_numpy(dtype=np.float64).tolist(),
+        volume=frame["volume"].to_numpy(dtype=np.float64).tolist(),
+        synthetic=synthetic.tolist(),
+        row_at=row_at.tolist(),
+        step_of_row=step_of_row,
+    )

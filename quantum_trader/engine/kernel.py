@@ -1,0 +1,177 @@
+"""The event-driven kernel shared by backtest, paper and live trading.
+
+One ``step`` handles one instant of the timeline, in this order:
+
+1. funding: positions open at a funding time pay or receive funding;
+2. fills: each symbol with a position or an open order has its candle processed by the
+   exchange (market orders fill at the open, then liquidation, stops and targets intrabar);
+3. marking: equity is marked at the candles' close and the ESS checks it;
+4. decisions: signals of the candles that just closed go through the pipeline, and the orders
+   they create fill at the open of the next candle.
+
+Only the clock, the feed and the exchange client differ between modes. Symbols with nothing to
+do are skipped, which is what makes a backtest over hundreds of thousands of candles fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from quantum_trader.core.types import ExitReason, Fill
+from quantum_trader.engine.bus import EventBus
+from quantum_trader.engine.clock import SimulatedClock
+from quantum_trader.engine.feed import CandleFeed
+from quantum_trader.engine.pipeline import DecisionPipeline
+from quantum_trader.exchange.simulated import SimulatedExchange
+from quantum_trader.subsystems.emergency_stop import EmergencyStop
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+FundingLookup = Callable[[str, int], float | None]
+PROGRESS_EVERY = 4096
+# A closing order at the end of the data fills on a flat pseudo-candle at the last close;
+# an unbounded volume makes its market-impact share zero.
+_END_OF_DATA_VOLUME = 1e30
+
+
+@dataclass
+class FundingSchedule:
+    """When funding is paid and at what rate; ``rate_at(symbol, time_ns)`` may return None."""
+
+    interval_ns: int
+    rate_at: FundingLookup
+
+
+class TradingKernel:
+    """Advances the clock over a candle feed and drives the exchange and the pipeline."""
+
+    def __init__(
+        self,
+        *,
+        clock: SimulatedClock,
+        bus: EventBus,
+        feed: CandleFeed,
+        exchange: SimulatedExchange,
+        pipeline: DecisionPipeline,
+        emergency_stop: EmergencyStop,
+        funding: FundingSchedule | None = None,
+    ) -> None:
+        self.clock = clock
+        self.bus = bus
+        self.feed = feed
+        self.exchange = exchange
+        self.pipeline = pipeline
+        self.emergency_stop = emergency_stop
+        self.funding = funding
+        self.equity: npt.NDArray[np.float64] = np.full(len(feed), np.nan)
+        self.funding_missing = 0
+        self._engaged: set[str] = set()
+        self._signal_steps: dict[int, list[tuple[str, int]]] = feed.signal_steps(pipeline.signals)
+        self._last_close = pipeline.last_close
+        self._current_equity = exchange.cash
+
+    def run(self, progress: ProgressCallback | None = None) -> None:
+        """Process the whole feed, then close what is still open at the last close."""
+        steps = len(self.feed)
+        for step in range(steps):
+            self.step(step)
+            if progress is not None and step % PROGRESS_EVERY == 0:
+                progress(step, steps)
+        self.close_at_end()
+        if progress is not None:
+            progress(steps, steps)
+
+    def step(self, step: int) -> None:
+        time_ns = self.feed.times[step]
+        self.clock.advance_to(time_ns)
+        exchange = self.exchange
+        if self.funding is not None and exchange.positions:
+            self._apply_funding(step, time_ns)
+        for symbol in tuple(self._engaged):
+            self._process_candle(symbol, step, time_ns)
+        if exchange.positions:
+            equity = exchange.equity(self._last_close)
+        else:
+            equity = exchange.cash
+        self._current_equity = equity
+        self.equity[step] = equity
+        trip = self.emergency_stop.on_equity(time_ns, equity)
+        if trip is not None:
+            self.pipeline.on_trip(trip, time_ns)
+            self._engage_all_active()
+        signals = self._signal_steps.get(step)
+        if signals:
+            for symbol, row in signals:
+                self._last_close[symbol] = self.feed.series[symbol].close[row]
+                self.pipeline.on_signal(symbol, row, time_ns, equity)
+                if exchange.has_activity(symbol):
+                    self._engaged.add(symbol)
+
+    def close_at_end(self) -> None:
+        """Close every open position at its last close, as a taker, tagged end_of_data."""
+        if not self.exchange.positions:
+            return
+        end_ns = self.feed.times[-1] + self.feed.timeframe_ns
+        self.clock.advance_to(end_ns)
+        for order in self.exchange.open_orders():
+            self.exchange.cancel_order(order.client_order_id, end_ns)
+        for symbol in list(self.exchange.positions):
+            self.pipeline.submit_close(symbol, end_ns, ExitReason.END_OF_DATA)
+            price = self._last_close[symbol]
+            fills = self.exchange.process_candle(
+                symbol, end_ns, price, price, price, price, _END_OF_DATA_VOLUME, False
+            )
+            self._publish_fills(fills)
+        if len(self.equity):
+            self.equity[-1] = self.exchange.cash
+
+    def _process_candle(self, symbol: str, step: int, time_ns: int) -> None:
+        series = self.feed.series[symbol]
+        row = series.row_at[step]
+        if row < 0:
+            return
+        fills = self.exchange.process_candle(
+            symbol,
+            time_ns,
+            series.open[row],
+            series.high[row],
+            series.low[row],
+            series.close[row],
+            series.volume[row],
+            series.synthetic[row],
+        )
+        self._last_close[symbol] = series.close[row]
+        if fills:
+            self._publish_fills(fills)
+        if not self.exchange.has_activity(symbol):
+            self._engaged.discard(symbol)
+
+    def _apply_funding(self, step: int, time_ns: int) -> None:
+        assert self.funding is not None
+        if time_ns % self.funding.interval_ns:
+            return
+        for symbol in list(self.exchange.positions):
+            rate = self.funding.rate_at(symbol, time_ns)
+            if rate is None:
+                self.funding_missing += 1
+                continue
+            series = self.feed.series[symbol]
+            row = series.row_at[step]
+            mark = series.open[row] if row >= 0 else self._last_close[symbol]
+            self.exchange.apply_funding(symbol, time_ns, mark, rate)
+
+    def _engage_all_active(self) -> None:
+        for symbol in self.feed.series:
+            if self.exchange.has_activity(symbol):
+                self._engaged.add(symbol)
+
+    def _publish_fills(self, fills: list[Fill]) -> None:
+        if self.bus.has_subscribers("fill"):
+            for fill in fills:
+                self.bus.publish("fill", fill)

@@ -1,0 +1,238 @@
+"""The decision pipeline: a closed candle's signal flows through sizing and the ESS to an order.
+
+Every step records a Decision, so the report can answer "why did it buy SOL at 10:05, and why
+not BTC?". Risk layers never raise on a bad candidate: they reject it with a recorded reason.
+Orders decided at the close of candle t are market orders that the exchange fills at the open of
+the symbol's next tradable candle.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from quantum_trader.config import RiskSettings
+from quantum_trader.core.types import (
+    ExitReason,
+    Order,
+    OrderSide,
+    OrderType,
+    Position,
+    PositionSide,
+)
+from quantum_trader.engine.bus import EventBus
+from quantum_trader.engine.decisions import Action, Decision, DecisionLog
+from quantum_trader.engine.feed import CandleFeed
+from quantum_trader.exchange.markets import MarketRules
+from quantum_trader.exchange.simulated import SimulatedExchange
+from quantum_trader.strategies.base import SignalFrame
+from quantum_trader.subsystems.emergency_stop import EmergencyStop, TripEvent
+from quantum_trader.subsystems.sizing import SizingDecision, TradingMathematician
+
+logger = logging.getLogger(__name__)
+
+SIZING = "Trading Mathematician"
+ESS = "ESS"
+STRATEGY = "Strategy"
+PORTFOLIO_LIMIT = "Position limit"
+
+
+class DecisionPipeline:
+    """Turns signals into orders through sizing, position limits and the emergency stop."""
+
+    def __init__(
+        self,
+        *,
+        exchange: SimulatedExchange,
+        sizing: TradingMathematician,
+        emergency_stop: EmergencyStop,
+        markets: dict[str, MarketRules],
+        signals: dict[str, SignalFrame],
+        atr: dict[str, npt.NDArray[np.float64]],
+        feed: CandleFeed,
+        risk: RiskSettings,
+        log: DecisionLog,
+        bus: EventBus,
+        flatten_on_trip: bool,
+    ) -> None:
+        self.exchange = exchange
+        self.sizing = sizing
+        self.emergency_stop = emergency_stop
+        self.markets = markets
+        self.signals = signals
+        self.atr = atr
+        self.feed = feed
+        self.risk = risk
+        self.log = log
+        self.bus = bus
+        self.flatten_on_trip = flatten_on_trip
+        # Latest close per symbol with a position or order; the kernel updates it every candle.
+        self.last_close: dict[str, float] = {}
+        self._sequence = 0
+
+    def on_signal(self, symbol: str, row: int, time_ns: int, equity: float) -> None:
+        """Act on the signal of ``symbol``'s candle ``row``, which has just closed."""
+        frame = self.signals[symbol]
+        entry = int(frame.entry[row])
+        position = self.exchange.positions.get(symbol)
+        if position is not None:
+            self._maybe_exit(symbol, position, entry, bool(frame.exit[row]), time_ns)
+            return
+        if entry == 0 or self._has_pending_entry(symbol):
+            return
+        side = PositionSide(entry)
+        self._record(time_ns, symbol, STRATEGY, Action.SIGNAL, f"{side.name.lower()} entry", {
+            "confidence": float(frame.confidence[row]),
+            "close": self.feed.series[symbol].close[row],
+        })
+        if not self.emergency_stop.allows_entries():
+            trip = self.emergency_stop.trip
+            reason = f"entries halted since the ESS tripped ({trip.reason if trip else 'manual'})"
+            self._record(time_ns, symbol, ESS, Action.VETO, reason, {})
+            return
+        if not self._fits_position_limit(symbol, time_ns):
+            return
+        self._size_and_submit(symbol, row, side, time_ns, equity)
+
+    def on_trip(self, trip: TripEvent, time_ns: int) -> None:
+        """Record the trip, cancel pending entries and, when configured, flatten."""
+        self._record(time_ns, "*", ESS, Action.TRIP, f"tripped on {trip.reason}", trip.numbers)
+        logger.warning(
+            "Emergency stop tripped on %s at %d with %s; new entries are halted",
+            trip.reason,
+            time_ns,
+            trip.numbers,
+        )
+        for order in self.exchange.open_orders():
+            if not order.reduce_only:
+                self.exchange.cancel_order(order.client_order_id, time_ns)
+        if self.flatten_on_trip:
+            for symbol in list(self.exchange.positions):
+                self.submit_close(symbol, time_ns, ExitReason.EMERGENCY_STOP)
+
+    def submit_close(self, symbol: str, time_ns: int, reason: ExitReason) -> Order | None:
+        position = self.exchange.positions.get(symbol)
+        if position is None or self._has_pending_close(symbol):
+            return None
+        side = OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY
+        order = Order(
+            client_order_id=self._next_id(reason.value, symbol, time_ns),
+            symbol=symbol,
+            side=side,
+            type=OrderType.MARKET,
+            quantity=position.quantity,
+            created_ns=time_ns,
+            reduce_only=True,
+            tag=reason.value,
+        )
+        return self._submit(order, time_ns, self.last_close.get(symbol, position.entry_price))
+
+    def _maybe_exit(
+        self, symbol: str, position: Position, entry: int, exit_signal: bool, time_ns: int
+    ) -> None:
+        reverse = entry != 0 and entry != int(position.side)
+        if not (exit_signal or reverse):
+            return
+        reason = ExitReason.REVERSE_SIGNAL if reverse and not exit_signal else ExitReason.EXIT_SIGNAL
+        order = self.submit_close(symbol, time_ns, reason)
+        if order is not None:
+            self._record(time_ns, symbol, STRATEGY, Action.SUBMIT, f"close {symbol}: {reason}", {
+                "quantity": position.quantity,
+            })
+
+    def _fits_position_limit(self, symbol: str, time_ns: int) -> bool:
+        pending = sum(1 for o in self.exchange.open_orders() if not o.reduce_only)
+        engaged = len(self.exchange.positions) + pending
+        if engaged < self.risk.max_open_positions:
+            return True
+        reason = (
+            f"{engaged} positions open or pending reach max_open_positions="
+            f"{self.risk.max_open_positions}"
+        )
+        self._record(time_ns, symbol, PORTFOLIO_LIMIT, Action.VETO, reason, {"open": engaged})
+        return False
+
+    def _size_and_submit(
+        self, symbol: str, row: int, side: PositionSide, time_ns: int, equity: float
+    ) -> None:
+        frame = self.signals[symbol]
+        price = self.feed.series[symbol].close[row]
+        result = self.sizing.size(
+            symbol,
+            side,
+            reference_price=price,
+            atr=float(self.atr[symbol][row]),
+            equity=equity,
+            available_cash=self._available_cash(),
+            rules=self.markets[symbol],
+            stop_pct=_optional(frame.stop_pct, row),
+            take_profit_pct=_optional(frame.take_profit_pct, row),
+        )
+        if not isinstance(result, SizingDecision):
+            self._record(time_ns, symbol, SIZING, Action.REJECT, result.reason, result.numbers)
+            return
+        self._record(time_ns, symbol, SIZING, Action.APPROVE, result.reason, {
+            "quantity": result.quantity,
+            "notional": result.notional,
+            "stop_distance": result.stop_distance,
+            "take_profit_distance": result.take_profit_distance,
+            "leverage": result.leverage,
+            "risk_amount": result.risk_amount,
+        })
+        order = Order(
+            client_order_id=self._next_id("entry", symbol, time_ns),
+            symbol=symbol,
+            side=OrderSide.BUY if side is PositionSide.LONG else OrderSide.SELL,
+            type=OrderType.MARKET,
+            quantity=result.quantity,
+            created_ns=time_ns,
+            tag="entry",
+            leverage=result.leverage,
+            stop_distance=result.stop_distance,
+            take_profit_distance=result.take_profit_distance,
+        )
+        self._submit(order, time_ns, price)
+
+    def _submit(self, order: Order, time_ns: int, reference_price: float) -> Order:
+        accepted = self.exchange.submit_order(order, time_ns, reference_price=reference_price)
+        if accepted.reject_reason is not None:
+            self._record(time_ns, order.symbol, "Exchange", Action.REJECT, accepted.reject_reason, {
+                "quantity": order.quantity,
+            })
+        if self.bus.has_subscribers("order"):
+            self.bus.publish("order", accepted)
+        return accepted
+
+    def _available_cash(self) -> float:
+        return self.exchange.cash - self.exchange.used_margin()
+
+    def _has_pending_entry(self, symbol: str) -> bool:
+        return any(not o.reduce_only for o in self.exchange.open_orders(symbol))
+
+    def _has_pending_close(self, symbol: str) -> bool:
+        return any(
+            o.reduce_only and o.type is OrderType.MARKET for o in self.exchange.open_orders(symbol)
+        )
+
+    def _next_id(self, tag: str, symbol: str, time_ns: int) -> str:
+        self._sequence += 1
+        return f"qt-{tag}-{symbol.replace('/', '').replace(':', '')}-{time_ns}-{self._sequence}"
+
+    def _record(
+        self, time_ns: int, symbol: str, subsystem: str, action: Action, reason: str,
+        numbers: dict[str, float],
+    ) -> None:
+        decision = Decision(time_ns, symbol, subsystem, action, reason, numbers)
+        self.log.record(decision)
+        if self.bus.has_subscribers("decision"):
+            self.bus.publish("decision", decision)
+
+
+def _optional(values: npt.NDArray[np.float64] | None, row: int) -> float | None:
+    if values is None:
+        return None
+    value = float(values[row])
+    return None if math.isnan(value) else value

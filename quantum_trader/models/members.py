@@ -1,0 +1,208 @@
+"""Ensemble members: classifiers that return the probability of the up label.
+
+Every member is deterministic for a given seed and training set. A training set with a single
+class cannot fit a classifier, so each member then predicts that class's rate (0 or 1) and logs
+a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from quantum_trader.errors import ConfigurationError, MissingDependencyError
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+MEMBER_NAMES = ("lightgbm", "linear", "xgboost")
+DEFAULT_THREADS = 2
+
+
+@runtime_checkable
+class ModelMember(Protocol):
+    """A binary classifier of the up label (1 = the close rises over the horizon)."""
+
+    name: str
+
+    def fit(
+        self,
+        X: npt.ArrayLike,  # noqa: N803 (scikit-learn names the feature matrix X)
+        y: npt.ArrayLike,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> None: ...
+
+    def predict_proba(self, X: npt.ArrayLike) -> FloatArray: ...  # noqa: N803
+
+
+class _SklearnStyleMember:
+    """Shared fit/predict logic around an estimator with the scikit-learn interface."""
+
+    name = "member"
+
+    def __init__(self) -> None:
+        self.estimator: Any = None
+        self.constant: float | None = None
+
+    def _build(self) -> Any:
+        raise NotImplementedError
+
+    def fit(
+        self,
+        X: npt.ArrayLike,  # noqa: N803 (scikit-learn names the feature matrix X)
+        y: npt.ArrayLike,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> None:
+        features = np.asarray(X, dtype=np.float32)
+        labels = np.asarray(y, dtype=np.int64)
+        if len(labels) == 0:
+            raise ConfigurationError(f"model member {self.name} got an empty training set")
+        classes = np.unique(labels)
+        if len(classes) < 2:
+            logger.warning(
+                "Member %s saw only label %d in %d rows; it predicts that label's rate.",
+                self.name,
+                int(classes[0]),
+                len(labels),
+            )
+            self.constant = float(classes[0])
+            self.estimator = None
+            return
+
+        self.constant = None
+        self.estimator = self._build()
+        self._fit_estimator(features, labels, sample_weight)
+
+    def _fit_estimator(
+        self,
+        X: npt.NDArray[np.float32],  # noqa: N803
+        y: npt.NDArray[np.int64],
+        weight: npt.ArrayLike | None,
+    ) -> None:
+        self.estimator.fit(X, y, sample_weight=weight)
+
+    def predict_proba(
+        self,
+        X: npt.ArrayLike,  # noqa: N803
+    ) -> FloatArray:
+        features = np.asarray(X, dtype=np.float32)
+        if self.constant is not None:
+            return np.full(len(features), self.constant)
+        if self.estimator is None:
+            raise ConfigurationError(f"model member {self.name} is used before fit()")
+        return np.asarray(self.estimator.predict_proba(features)[:, 1], dtype=np.float64)
+
+
+class LightGBMMember(_SklearnStyleMember):
+    """Gradient-boosted trees (LightGBM) with modest, regularised parameters.
+
+    ``deterministic=True`` with row-wise histograms makes results repeatable for a fixed
+    number of threads. Missing values are handled natively.
+    """
+
+    name = "lightgbm"
+
+    def __init__(self, seed: int, threads: int = DEFAULT_THREADS, n_estimators: int = 200) -> None:
+        super().__init__()
+        self.seed = seed
+        self.threads = threads
+        self.n_estimators = n_estimators
+
+    def _build(self) -> Any:
+        import lightgbm
+
+        return lightgbm.LGBMClassifier(
+            n_estimators=self.n_estimators,
+            num_leaves=15,
+            learning_rate=0.05,
+            min_child_samples=100,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=self.seed,
+            n_jobs=self.threads,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
+
+
+class LinearMember(_SklearnStyleMember):
+    """Logistic regression (C=0.1) on standardised features.
+
+    Missing values are replaced by the training medians; an all-missing column becomes 0.
+    """
+
+    name = "linear"
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def _build(self) -> Any:
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                ("scale", StandardScaler()),
+                ("logistic", LogisticRegression(C=0.1, max_iter=1000, random_state=self.seed)),
+            ]
+        )
+
+    def _fit_estimator(
+        self,
+        X: npt.NDArray[np.float32],  # noqa: N803
+        y: npt.NDArray[np.int64],
+        weight: npt.ArrayLike | None,
+    ) -> None:
+        self.estimator.fit(X, y, logistic__sample_weight=weight)
+
+
+class XGBoostMember(_SklearnStyleMember):
+    """Gradient-boosted trees (XGBoost, histogram method); needs the ``xgboost-cpu`` package."""
+
+    name = "xgboost"
+
+    def __init__(self, seed: int, threads: int = DEFAULT_THREADS, n_estimators: int = 200) -> None:
+        super().__init__()
+        try:
+            import xgboost  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("xgboost-cpu", "the xgboost ensemble member") from exc
+        self.seed = seed
+        self.threads = threads
+        self.n_estimators = n_estimators
+
+    def _build(self) -> Any:
+        import xgboost
+
+        return xgboost.XGBClassifier(
+            n_estimators=self.n_estimators,
+            max_depth=4,
+            learning_rate=0.05,
+            min_child_weight=20,
+            subsample=0.8,
+            colsample_bytree=0.8,
+            tree_method="hist",
+            random_state=self.seed,
+            n_jobs=self.threads,
+            verbosity=0,
+        )
+
+
+def make_member(name: str, seed: int, threads: int = DEFAULT_THREADS) -> ModelMember:
+    """Create the ensemble member called ``name`` (lightgbm, linear or xgboost)."""
+    if name == "lightgbm":
+        return LightGBMMember(seed, threads)
+    if name == "linear":
+        return LinearMember(seed)
+    if name == "xgboost":
+        return XGBoostMember(seed, threads)
+    raise ConfigurationError(f"unknown model member {name!r}; choose one of {MEMBER_NAMES}")

@@ -1,0 +1,66 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quantum_trader.config import ModelSettings
+from quantum_trader.errors import ConfigurationError
+from quantum_trader.features.matrix import FEATURE_COLUMNS, build_features
+from quantum_trader.models.store import load_models, save_models
+from quantum_trader.models.walk_forward import walk_forward_predict
+
+SETTINGS = ModelSettings(models=("lightgbm", "linear"), train_window=400, retrain_every=200)
+
+
+def _candles(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, rows)))
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=rows, freq="1h", tz="UTC"),
+            "open": close,
+            "high": close * 1.002,
+            "low": close * 0.998,
+            "close": close,
+            "volume": rng.uniform(10, 20, rows),
+        }
+    )
+
+
+def test_saved_models_round_trip(tmp_path: Path) -> None:
+    candles = {"BTC/USDT": _candles(800, 1), "ETH/USDT": _candles(800, 2)}
+    result = walk_forward_predict(candles, SETTINGS, "1h", threads=1)
+    manifest_path = save_models(result, tmp_path / "run")
+    loaded = load_models(tmp_path / "run")
+
+    X = build_features(candles["BTC/USDT"]).to_numpy()[600:]
+    assert result.models is not None
+    expected, _ = result.models.predict(X)
+    actual, votes = loaded.ensemble.predict(X)
+    assert np.array_equal(expected, actual)
+    assert set(votes) == {"lightgbm", "linear"}
+    assert manifest_path == tmp_path / "run" / "model.json"
+
+
+def test_manifest_records_training_facts(tmp_path: Path) -> None:
+    candles = {"BTC/USDT": _candles(800, 1)}
+    result = walk_forward_predict(candles, SETTINGS, "1h", threads=1)
+    save_models(result, tmp_path)
+    manifest = json.loads((tmp_path / "model.json").read_text())
+    assert manifest["feature_columns"] == list(FEATURE_COLUMNS)
+    assert manifest["horizon"] == 4
+    assert manifest["purge"] == 4
+    # the last of two folds tests from candle 600 (2024-01-26 00:00 UTC)
+    assert manifest["fold"]["test_start"] == "2024-01-26T00:00:00+00:00"
+    assert manifest["fold"]["train_start"] == "2024-01-09T08:00:00+00:00"
+    assert len(manifest["folds"]) == 2
+    assert manifest["versions"]["lightgbm"] is not None
+    assert (tmp_path / "member_lightgbm.joblib").exists()
+    assert (tmp_path / "calibrator_linear.joblib").exists()
+
+
+def test_load_without_manifest_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"model\.json"):
+        load_models(tmp_path)
