@@ -13,8 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/quantum-trader backtest --strategy ai --timeframe 1h \
-		--symbols BTC/USDT,ETH/USDT,SOL/USDT,XRP/USDT,BNB/USDT
+	$(BIN)/quantum-trader backtest --config examples/demo.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check quantum_trader tests benchmarks

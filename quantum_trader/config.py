@@ -51,8 +51,12 @@ class SlippageSettings(_Section):
 
 class ExchangeSettings(_Section):
     market_type: MarketType = MarketType.SPOT
-    maker_fee: float | None = Field(None, ge=0, le=0.01, description="None: 0.1% spot, 0.02% futures")
-    taker_fee: float | None = Field(None, ge=0, le=0.01, description="None: 0.1% spot, 0.05% futures")
+    maker_fee: float | None = Field(
+        None, ge=0, le=0.01, description="Fee rate per maker fill; None: 0.1% spot, 0.02% futures"
+    )
+    taker_fee: float | None = Field(
+        None, ge=0, le=0.01, description="Fee rate per taker fill; None: 0.1% spot, 0.05% futures"
+    )
     slippage: SlippageSettings = SlippageSettings()
     maintenance_margin_rate: float = Field(0.005, gt=0, lt=0.5)
     funding_rate: float | None = Field(
@@ -112,6 +116,15 @@ class EmergencyStopSettings(_Section):
     max_daily_loss: float = Field(0.05, gt=0, lt=1, description="Share of start-of-day equity.")
     max_drawdown: float = Field(0.15, gt=0, lt=1, description="Share of peak equity.")
     flatten_on_trip: bool = Field(False, description="Close open positions when tripped.")
+    backtest_reset_hours: float | None = Field(
+        None,
+        gt=0,
+        le=24 * 365,
+        description=(
+            "Backtests only: simulate an operator's reset this many hours after a trip. "
+            "None keeps the trip latched to the end of the run, as in live trading."
+        ),
+    )
 
 
 class ModelSettings(_Section):

@@ -208,9 +208,7 @@ def _trade_metrics(trades: list[Trade], equity: pd.Series) -> list[Metric]:
     durations = [pd.Timestamp(t.exit_time) - pd.Timestamp(t.entry_time) for t in trades]
     mean_duration = pd.Series(durations).mean() if durations else None
     hours = None if mean_duration is None else mean_duration / pd.Timedelta(hours=1)
-    duration_display = (
-        "n/a" if mean_duration is None else str(pd.Timedelta(mean_duration).round("s"))
-    )
+    duration_display = "n/a" if hours is None else f"{hours:.1f} h"
     index = equity.index if isinstance(equity.index, pd.DatetimeIndex) else pd.DatetimeIndex([])
     share = exposure(trades, index)
     return [

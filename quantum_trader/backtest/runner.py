@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from quantum_trader.data.catalog import DataCatalog, futures_symbol
 from quantum_trader.data.timeframes import timeframe_to_ns
 from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.clock import SimulatedClock
-from quantum_trader.engine.decisions import DecisionLog
+from quantum_trader.engine.decisions import Action, DecisionLog
 from quantum_trader.engine.feed import CandleFeed
 from quantum_trader.engine.kernel import FundingSchedule, ProgressCallback, TradingKernel
 from quantum_trader.engine.pipeline import DecisionPipeline
@@ -164,6 +163,7 @@ def simulate(
         pipeline=pipeline,
         emergency_stop=emergency_stop,
         funding=_funding_schedule(settings, list(candles), catalog),
+        reset_after_ns=_reset_after_ns(settings),
     )
     kernel.run(progress)
     if kernel.funding_missing:
@@ -188,10 +188,27 @@ def simulate(
         decisions=log.decisions,
         candles=candles,
         settings=settings.model_dump(mode="json"),
-        emergency_stop=emergency_stop.to_dict(),
+        emergency_stop={**emergency_stop.to_dict(), "trips": _trips(log)},
         fees_paid=exchange.fees_paid,
         funding_paid=exchange.funding_paid,
     )
+
+
+def _reset_after_ns(settings: Settings) -> int | None:
+    hours = settings.emergency_stop.backtest_reset_hours
+    return None if hours is None else int(hours * 3600 * NS_PER_SECOND)
+
+
+def _trips(log: DecisionLog) -> list[dict[str, Any]]:
+    return [
+        {
+            "time": pd.Timestamp(d.time_ns, tz="UTC").isoformat(),
+            "reason": d.reason,
+            "numbers": d.numbers,
+        }
+        for d in log.decisions
+        if d.subsystem == "ESS" and d.action is Action.TRIP
+    ]
 
 
 def _market_rules(settings: Settings, candles: dict[str, pd.DataFrame]) -> dict[str, MarketRules]:
@@ -225,5 +242,8 @@ def _funding_schedule(
         series = catalog.load_funding_rates(symbol)
         times = series.index.to_numpy(dtype="datetime64[ns]").astype(np.int64).tolist()
         rates[symbol] = dict(zip(times, series.to_numpy(np.float64).tolist(), strict=True))
-    lookup: Callable[[str, int], float | None] = lambda symbol, time_ns: rates[symbol].get(time_ns)
+
+    def lookup(symbol: str, time_ns: int) -> float | None:
+        return rates[symbol].get(time_ns)
+
     return FundingSchedule(interval_ns, lookup)

@@ -35,9 +35,12 @@ def list_data(
     for column in ("symbol", "timeframe", "candle_type", "rows", "start", "end", "path"):
         table.add_column(column, justify="right" if column == "rows" else "left")
     for row in rows:
-        table.add_row(*(str(row[column]) for column in (
-            "symbol", "timeframe", "candle_type", "rows", "start", "end", "path"
-        )))
+        table.add_row(
+            *(
+                str(row[column])
+                for column in ("symbol", "timeframe", "candle_type", "rows", "start", "end", "path")
+            )
+        )
     console.print(table)
 
 

@@ -12,7 +12,7 @@ from rich.logging import RichHandler
 
 from quantum_trader.cli.data_commands import data_app
 from quantum_trader.cli.progress import run_with_progress
-from quantum_trader.cli.tables import metrics_table, symbols_table
+from quantum_trader.cli.tables import emergency_stop_summary, metrics_table, symbols_table
 from quantum_trader.config import load_settings
 from quantum_trader.core.types import MarketType
 from quantum_trader.errors import ConfigurationError, QuantumTraderError
@@ -38,6 +38,9 @@ def main(
         format="%(message)s",
         handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
     )
+    if not verbose:
+        # A backtest can trip and reset the ESS many times; the summary counts the trips.
+        logging.getLogger("quantum_trader.subsystems.emergency_stop").setLevel(logging.ERROR)
 
 
 def _split_symbols(symbols: str | None) -> tuple[str, ...] | None:
@@ -65,20 +68,28 @@ def _overrides(**values: Any) -> dict[str, Any]:
 
 @app.command()
 def backtest(
-    strategy: Annotated[str, typer.Option(help="ai (model ensemble) or ema-cross.")] = "ai",
+    strategy: Annotated[
+        str | None, typer.Option(help="ai (model ensemble, the default) or ema-cross.")
+    ] = None,
     signals: Annotated[
         Path | None, typer.Option(help="CSV of external signals; overrides --strategy.")
     ] = None,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT.")] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. BTC/USDT,ETH/USDT.")
+    ] = None,
     timeframe: Annotated[str | None, typer.Option(help="Candle timeframe, e.g. 5m or 1h.")] = None,
-    start: Annotated[str | None, typer.Option(help="First candle open time, UTC (2025-01-01).")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First candle open time, UTC (2025-01-01).")
+    ] = None,
     end: Annotated[str | None, typer.Option(help="Last candle open time, UTC.")] = None,
     datadir: Annotated[Path | None, typer.Option(help="Candle folder (freqtrade layout).")] = None,
     capital: Annotated[float | None, typer.Option(help="Starting capital, quote currency.")] = None,
     stake: Annotated[
         float | None, typer.Option(help="Fixed stake per trade (quote); default: risk sizing.")
     ] = None,
-    fee: Annotated[float | None, typer.Option(help="Maker and taker fee per fill, e.g. 0.001.")] = None,
+    fee: Annotated[
+        float | None, typer.Option(help="Maker and taker fee rate per fill, e.g. 0.001.")
+    ] = None,
     leverage: Annotated[float | None, typer.Option(help="Futures leverage per position.")] = None,
     market_type: Annotated[str | None, typer.Option(help="spot or futures.")] = None,
     fast: Annotated[int | None, typer.Option(help="ema-cross fast EMA period.")] = None,
@@ -89,7 +100,7 @@ def backtest(
 ) -> None:
     """Backtest a strategy over candle files and write an HTML report and result.json."""
     try:
-        if strategy not in STRATEGIES:
+        if strategy is not None and strategy not in STRATEGIES:
             raise ConfigurationError(
                 f"invalid --strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}, "
                 "or pass --signals FILE"
@@ -97,7 +108,7 @@ def backtest(
         if market_type is not None and market_type not in {m.value for m in MarketType}:
             raise ConfigurationError(f"invalid --market-type {market_type!r}; use spot or futures")
         overrides = _overrides(
-            strategy__name="signals" if signals else strategy,
+            strategy__name="signals" if signals is not None else strategy,
             strategy__signals_file=signals,
             strategy__fast_period=fast,
             strategy__slow_period=slow,
@@ -123,6 +134,7 @@ def backtest(
         raise typer.Exit(code=2) from exc
     console.print(metrics_table(result))
     console.print(symbols_table(result))
+    console.print(emergency_stop_summary(result))
     console.print(f"Run folder: {paths.run_dir}")
     console.print(f"Report:     {paths.report_html}")
     console.print(f"Results:    {paths.result_json}")

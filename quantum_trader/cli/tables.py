@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from rich.table import Table
 
 from quantum_trader.backtest.metrics import compute_metrics, per_symbol_table
@@ -19,18 +22,44 @@ def metrics_table(result: BacktestResult) -> Table:
 
 
 def symbols_table(result: BacktestResult) -> Table:
-    rows = per_symbol_table(result)
+    futures = result.market_type == "futures"
     table = Table(title="Per symbol")
-    if not rows:
-        return table
-    for column in rows[0]:
-        table.add_column(str(column), justify="left" if column == "symbol" else "right")
-    for row in rows:
-        table.add_row(*(_format(value) for value in row.values()))
+    headers = ["symbol", "trades", "win rate", "net pnl", "fees"]
+    headers += ["funding"] if futures else []
+    headers += ["profit factor", "buy & hold"]
+    for header in headers:
+        table.add_column(header, justify="left" if header == "symbol" else "right")
+    for row in per_symbol_table(result):
+        cells = [
+            str(row["symbol"]),
+            str(row["trades"]),
+            _percent(row["win_rate"]),
+            f"{row['pnl']:,.2f}",
+            f"{row['fees']:,.2f}",
+        ]
+        cells += [f"{row['funding']:,.2f}"] if futures else []
+        cells += [_factor(row["profit_factor"]), _percent(row["buy_and_hold_return"])]
+        table.add_row(*cells)
     return table
 
 
-def _format(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
-    return "n/a" if value is None else str(value)
+def emergency_stop_summary(result: BacktestResult) -> str:
+    state = result.emergency_stop or {}
+    trips = state.get("trips", [])
+    if not trips:
+        return "Emergency stop: never tripped."
+    first = trips[0]
+    return (
+        f"Emergency stop: tripped {len(trips)} time(s), first at {first['time']} "
+        f"({first['reason']}); state at the end: {state.get('state', 'unknown')}."
+    )
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def _factor(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return "inf (no losses)" if math.isinf(value) else f"{value:.2f}"

@@ -61,6 +61,7 @@ class TradingKernel:
         pipeline: DecisionPipeline,
         emergency_stop: EmergencyStop,
         funding: FundingSchedule | None = None,
+        reset_after_ns: int | None = None,
     ) -> None:
         self.clock = clock
         self.bus = bus
@@ -69,6 +70,7 @@ class TradingKernel:
         self.pipeline = pipeline
         self.emergency_stop = emergency_stop
         self.funding = funding
+        self.reset_after_ns = reset_after_ns
         self.equity: npt.NDArray[np.float64] = np.full(len(feed), np.nan)
         self.funding_missing = 0
         self._engaged: set[str] = set()
@@ -95,12 +97,11 @@ class TradingKernel:
             self._apply_funding(step, time_ns)
         for symbol in tuple(self._engaged):
             self._process_candle(symbol, step, time_ns)
-        if exchange.positions:
-            equity = exchange.equity(self._last_close)
-        else:
-            equity = exchange.cash
+        equity = exchange.equity(self._last_close) if exchange.positions else exchange.cash
         self._current_equity = equity
         self.equity[step] = equity
+        if self.reset_after_ns is not None:
+            self._maybe_reset(time_ns)
         trip = self.emergency_stop.on_equity(time_ns, equity)
         if trip is not None:
             self.pipeline.on_trip(trip, time_ns)
@@ -165,6 +166,16 @@ class TradingKernel:
             row = series.row_at[step]
             mark = series.open[row] if row >= 0 else self._last_close[symbol]
             self.exchange.apply_funding(symbol, time_ns, mark, rate)
+
+    def _maybe_reset(self, time_ns: int) -> None:
+        """Lift a trip ``reset_after_ns`` after it happened, standing in for an operator."""
+        trip = self.emergency_stop.trip
+        assert self.reset_after_ns is not None
+        if trip is None or time_ns - trip.time_ns < self.reset_after_ns:
+            return
+        hours = self.reset_after_ns / 3_600_000_000_000
+        self.emergency_stop.reset(time_ns, f"backtest auto-reset {hours:g} h after the trip")
+        self.pipeline.on_reset(time_ns, trip.reason, hours)
 
     def _engage_all_active(self) -> None:
         for symbol in self.feed.series:

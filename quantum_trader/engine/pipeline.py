@@ -84,10 +84,17 @@ class DecisionPipeline:
         if entry == 0 or self._has_pending_entry(symbol):
             return
         side = PositionSide(entry)
-        self._record(time_ns, symbol, STRATEGY, Action.SIGNAL, f"{side.name.lower()} entry", {
-            "confidence": float(frame.confidence[row]),
-            "close": self.feed.series[symbol].close[row],
-        })
+        self._record(
+            time_ns,
+            symbol,
+            STRATEGY,
+            Action.SIGNAL,
+            f"{side.name.lower()} entry",
+            {
+                "confidence": float(frame.confidence[row]),
+                "close": self.feed.series[symbol].close[row],
+            },
+        )
         if not self.emergency_stop.allows_entries():
             trip = self.emergency_stop.trip
             reason = f"entries halted since the ESS tripped ({trip.reason if trip else 'manual'})"
@@ -99,19 +106,17 @@ class DecisionPipeline:
 
     def on_trip(self, trip: TripEvent, time_ns: int) -> None:
         """Record the trip, cancel pending entries and, when configured, flatten."""
-        self._record(time_ns, "*", ESS, Action.TRIP, f"tripped on {trip.reason}", trip.numbers)
-        logger.warning(
-            "Emergency stop tripped on %s at %d with %s; new entries are halted",
-            trip.reason,
-            time_ns,
-            trip.numbers,
-        )
+        self._record(time_ns, "*", ESS, Action.TRIP, trip.detail, trip.numbers)
         for order in self.exchange.open_orders():
             if not order.reduce_only:
                 self.exchange.cancel_order(order.client_order_id, time_ns)
         if self.flatten_on_trip:
             for symbol in list(self.exchange.positions):
                 self.submit_close(symbol, time_ns, ExitReason.EMERGENCY_STOP)
+
+    def on_reset(self, time_ns: int, trip_reason: str, hours: float) -> None:
+        reason = f"reset {hours:g} h after the {trip_reason} trip (backtest_reset_hours)"
+        self._record(time_ns, "*", ESS, Action.RESET, reason, {"hours": hours})
 
     def submit_close(self, symbol: str, time_ns: int, reason: ExitReason) -> Order | None:
         position = self.exchange.positions.get(symbol)
@@ -136,12 +141,21 @@ class DecisionPipeline:
         reverse = entry != 0 and entry != int(position.side)
         if not (exit_signal or reverse):
             return
-        reason = ExitReason.REVERSE_SIGNAL if reverse and not exit_signal else ExitReason.EXIT_SIGNAL
+        reason = (
+            ExitReason.REVERSE_SIGNAL if reverse and not exit_signal else ExitReason.EXIT_SIGNAL
+        )
         order = self.submit_close(symbol, time_ns, reason)
         if order is not None:
-            self._record(time_ns, symbol, STRATEGY, Action.SUBMIT, f"close {symbol}: {reason}", {
-                "quantity": position.quantity,
-            })
+            self._record(
+                time_ns,
+                symbol,
+                STRATEGY,
+                Action.SUBMIT,
+                f"close {symbol}: {reason}",
+                {
+                    "quantity": position.quantity,
+                },
+            )
 
     def _fits_position_limit(self, symbol: str, time_ns: int) -> bool:
         pending = sum(1 for o in self.exchange.open_orders() if not o.reduce_only)
@@ -174,14 +188,21 @@ class DecisionPipeline:
         if not isinstance(result, SizingDecision):
             self._record(time_ns, symbol, SIZING, Action.REJECT, result.reason, result.numbers)
             return
-        self._record(time_ns, symbol, SIZING, Action.APPROVE, result.reason, {
-            "quantity": result.quantity,
-            "notional": result.notional,
-            "stop_distance": result.stop_distance,
-            "take_profit_distance": result.take_profit_distance,
-            "leverage": result.leverage,
-            "risk_amount": result.risk_amount,
-        })
+        self._record(
+            time_ns,
+            symbol,
+            SIZING,
+            Action.APPROVE,
+            result.reason,
+            {
+                "quantity": result.quantity,
+                "notional": result.notional,
+                "stop_distance": result.stop_distance,
+                "take_profit_distance": result.take_profit_distance,
+                "leverage": result.leverage,
+                "risk_amount": result.risk_amount,
+            },
+        )
         order = Order(
             client_order_id=self._next_id("entry", symbol, time_ns),
             symbol=symbol,
@@ -199,9 +220,16 @@ class DecisionPipeline:
     def _submit(self, order: Order, time_ns: int, reference_price: float) -> Order:
         accepted = self.exchange.submit_order(order, time_ns, reference_price=reference_price)
         if accepted.reject_reason is not None:
-            self._record(time_ns, order.symbol, "Exchange", Action.REJECT, accepted.reject_reason, {
-                "quantity": order.quantity,
-            })
+            self._record(
+                time_ns,
+                order.symbol,
+                "Exchange",
+                Action.REJECT,
+                accepted.reject_reason,
+                {
+                    "quantity": order.quantity,
+                },
+            )
         if self.bus.has_subscribers("order"):
             self.bus.publish("order", accepted)
         return accepted
@@ -222,7 +250,12 @@ class DecisionPipeline:
         return f"qt-{tag}-{symbol.replace('/', '').replace(':', '')}-{time_ns}-{self._sequence}"
 
     def _record(
-        self, time_ns: int, symbol: str, subsystem: str, action: Action, reason: str,
+        self,
+        time_ns: int,
+        symbol: str,
+        subsystem: str,
+        action: Action,
+        reason: str,
         numbers: dict[str, float],
     ) -> None:
         decision = Decision(time_ns, symbol, subsystem, action, reason, numbers)

@@ -10,8 +10,8 @@ move leaves of it goes to the exchange as the liquidation clearance fee. A gap b
 liquidation price loses no more than the margin, because the exchange's insurance fund covers
 the rest.
 
-Every closed round trip (or closed part of one) becomes a ``Trade`` whose ``pnl`` is the gross
-PnL minus both fills' fees minus the funding the position paid, and whose ``pnl_ratio`` is that
+Every closed round trip, or closed part of one, becomes a ``Trade``. Its ``pnl`` is the gross
+PnL minus both fills' fees minus the funding the position paid. Its ``pnl_ratio`` is that
 ``pnl`` over the margin committed at entry (``entry_price * quantity / leverage``).
 ``Trade.funding`` and ``funding_paid`` count funding paid by the account as positive.
 """

@@ -70,12 +70,12 @@ def submit_idempotent(
     backoff_s: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Send ``request`` at most once in effect and return the exchange's order dict.
+    """Send ``request``, retrying temporary errors without a duplicate, and return the order dict.
 
     The backoff doubles after each attempt (``backoff_s``, ``2 * backoff_s``, ...). Raises
-    OrderRejected at once on a rejection, and TemporaryError when the order is still
-    unconfirmed after ``max_retries`` retries; reconcile by the client order id before sending
-    it again.
+    OrderRejected at once on a rejection. Raises TemporaryError when the order is still
+    unconfirmed after ``max_retries`` retries, so the caller must look it up by the client order
+    id before sending it again.
     """
     _check_retry_policy(max_retries, backoff_s)
     position_before = _position_or_none(client, request.symbol)

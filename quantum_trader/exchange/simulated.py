@@ -12,7 +12,8 @@ this order:
 4. Resting LIMIT and STOP_MARKET orders. A position opened here gets its exits checked on the
    same candle from its fill price, which is the pessimistic reading of an unknown path.
 
-Business rejections never raise: the order gets status REJECTED and a ``reject_reason``.
+``submit_order`` does not raise for an order the exchange rejects. The order gets status
+REJECTED and a ``reject_reason``.
 """
 
 from __future__ import annotations

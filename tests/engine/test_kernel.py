@@ -53,7 +53,9 @@ def _long_at(rows: int, entry_rows: list[int], stop_pct: float | None = None) ->
 def test_signal_on_close_executes_at_next_open() -> None:
     """Signal close > 11 fires on t=1 (close 12); the entry is t=2's open of 13, not 10 or 12."""
     candles = _candles("2024-01-01", "1h", [(10, 10, 10, 10), (10, 12, 10, 12), (13, 13, 13, 13)])
-    result = simulate(_settings("1h"), {"BTC/USDT": candles}, {"BTC/USDT": _long_at(3, [1], stop_pct=0.05)})
+    result = simulate(
+        _settings("1h"), {"BTC/USDT": candles}, {"BTC/USDT": _long_at(3, [1], stop_pct=0.05)}
+    )
     assert len(result.trades) == 1
     trade = result.trades[0]
     assert trade.entry_price == 13.0
@@ -67,11 +69,17 @@ def test_stop_gapped_through_after_a_gap_fills_at_open() -> None:
         "5min",
         [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 101.5, 99.5, 101)],
     )
-    synthetic = pd.DataFrame({
-        "date": [pd.Timestamp("2024-01-02 00:10", tz="UTC")],
-        "open": [101.0], "high": [101.0], "low": [101.0], "close": [101.0],
-        "volume": [0.0], "synthetic": [True],
-    })
+    synthetic = pd.DataFrame(
+        {
+            "date": [pd.Timestamp("2024-01-02 00:10", tz="UTC")],
+            "open": [101.0],
+            "high": [101.0],
+            "low": [101.0],
+            "close": [101.0],
+            "volume": [0.0],
+            "synthetic": [True],
+        }
+    )
     after_gap = _candles("2024-01-02 00:15", "5min", [(90, 91, 89, 90)])
     frame = pd.concat([candles, synthetic, after_gap], ignore_index=True)
     result = simulate(
@@ -88,14 +96,22 @@ def test_stop_gapped_through_after_a_gap_fills_at_open() -> None:
 def test_no_fill_on_synthetic_candle() -> None:
     """An entry decided just before a synthetic candle waits for the next real candle's open."""
     real = _candles("2024-01-01 00:00", "5min", [(100, 100, 100, 100)])
-    synthetic = pd.DataFrame({
-        "date": [pd.Timestamp("2024-01-01 00:05", tz="UTC")],
-        "open": [100.0], "high": [100.0], "low": [100.0], "close": [100.0],
-        "volume": [0.0], "synthetic": [True],
-    })
+    synthetic = pd.DataFrame(
+        {
+            "date": [pd.Timestamp("2024-01-01 00:05", tz="UTC")],
+            "open": [100.0],
+            "high": [100.0],
+            "low": [100.0],
+            "close": [100.0],
+            "volume": [0.0],
+            "synthetic": [True],
+        }
+    )
     after = _candles("2024-01-01 00:10", "5min", [(104, 105, 103, 104)])
     frame = pd.concat([real, synthetic, after], ignore_index=True)
-    result = simulate(_settings("5m"), {"BTC/USDT": frame}, {"BTC/USDT": _long_at(3, [0], stop_pct=0.02)})
+    result = simulate(
+        _settings("5m"), {"BTC/USDT": frame}, {"BTC/USDT": _long_at(3, [0], stop_pct=0.02)}
+    )
     assert len(result.trades) == 1
     assert result.trades[0].entry_price == 104.0
 
@@ -127,10 +143,12 @@ def test_ess_trip_flattens_and_blocks_next_entry() -> None:
 @pytest.mark.parametrize("cut", ["2025-06-01 00:00", "2025-11-15 13:00"])
 def test_truncation_leaves_earlier_decisions_unchanged(cut: str) -> None:
     """EMA-cross on real BTC and ETH 1h candles: cutting the data at t changes nothing before t."""
-    settings = load_settings(overrides={
-        "data": {"timeframe": "1h", "symbols": ("BTC/USDT", "ETH/USDT")},
-        "strategy": {"name": "ema-cross"},
-    })
+    settings = load_settings(
+        overrides={
+            "data": {"timeframe": "1h", "symbols": ("BTC/USDT", "ETH/USDT")},
+            "strategy": {"name": "ema-cross"},
+        }
+    )
     data = load_market_data(settings)
     cut_time = pd.Timestamp(cut, tz="UTC")
     truncated = {s: f[f["date"] < cut_time].reset_index(drop=True) for s, f in data.candles.items()}
@@ -156,5 +174,8 @@ def _orders_before(result: Any, time_ns: int) -> list[tuple[Any, ...]]:
 
 
 def _fills_before(result: Any, time_ns: int) -> list[tuple[Any, ...]]:
-    return [(f.symbol, f.side, f.price, f.quantity, f.fee, f.time_ns) for f in result.fills
-            if f.time_ns < time_ns]
+    return [
+        (f.symbol, f.side, f.price, f.quantity, f.fee, f.time_ns)
+        for f in result.fills
+        if f.time_ns < time_ns
+    ]

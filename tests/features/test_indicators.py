@@ -1,5 +1,4 @@
 import math
-import time
 
 import numpy as np
 import pytest
@@ -130,15 +129,3 @@ def test_volume_zscore_values() -> None:
 def test_invalid_period_rejected() -> None:
     with pytest.raises(ConfigurationError, match="period=0"):
         ind.rsi([1.0, 2.0], 0)
-
-
-def test_indicators_fast_on_120k_rows() -> None:
-    rng = np.random.default_rng(1)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 120_000)))
-    high, low = close * 1.005, close * 0.995
-    start = time.perf_counter()
-    ind.rsi(close, 14)
-    ind.atr(high, low, close, 14)
-    ind.ema(close, 26)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.2

@@ -1,4 +1,3 @@
-import time
 from pathlib import Path
 
 import numpy as np
@@ -162,13 +161,3 @@ def test_real_data_truncation_inside_third_fold() -> None:
         assert np.isfinite(truncated.probability[symbol][rows - 100 :]).all()
         before = full.probability[symbol][:rows]
         assert np.array_equal(before, truncated.probability[symbol], equal_nan=True)
-
-
-@pytest.mark.slow
-def test_five_symbols_train_within_a_minute() -> None:
-    candles = _real(("BTC", "ETH", "SOL", "XRP", "BNB"))
-    start = time.perf_counter()
-    result = walk_forward_predict(candles, ModelSettings(), "1h")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 60.0
-    assert len(result.folds) == 12
