@@ -122,8 +122,13 @@ def simulate(
     signals: dict[str, SignalFrame],
     progress: ProgressCallback | None = None,
     catalog: DataCatalog | None = None,
+    *,
+    skip_quiet: bool = True,
 ) -> BacktestResult:
-    """Replay ``candles`` through the kernel with precomputed ``signals``."""
+    """Replay ``candles`` through the kernel with precomputed ``signals``.
+
+    ``skip_quiet=False`` processes every step one by one (for checking the fast path).
+    """
     timeframe_ns = timeframe_to_ns(settings.data.timeframe)
     markets = _market_rules(settings, candles)
     exchange = SimulatedExchange(markets, settings.exchange, settings.backtest.initial_capital)
@@ -164,6 +169,7 @@ def simulate(
         emergency_stop=emergency_stop,
         funding=_funding_schedule(settings, list(candles), catalog),
         reset_after_ns=_reset_after_ns(settings),
+        skip_quiet=skip_quiet,
     )
     kernel.run(progress)
     if kernel.funding_missing:

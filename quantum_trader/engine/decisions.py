@@ -17,9 +17,13 @@ class Action(StrEnum):
     SUBMIT = "submit"
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Decision:
-    """One subsystem's verdict on one candidate (or on the account, for the ESS)."""
+    """One subsystem's verdict on one candidate (or on the account, for the ESS).
+
+    Not frozen because a frozen dataclass is several times slower to create, and a backtest
+    records one per candidate; treat instances as read-only.
+    """
 
     time_ns: int
     symbol: str

@@ -40,7 +40,7 @@ class CandleFeed:
             symbol: frame["date"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
             for symbol, frame in candles.items()
         }
-        union = np.unique(np.concatenate(list(per_symbol_times.values())))
+        union = _union_of_sorted(list(per_symbol_times.values()))
         self.times: list[int] = union.tolist()
         self.times_array: npt.NDArray[np.int64] = union
         self.series: dict[str, SymbolSeries] = {}
@@ -54,15 +54,49 @@ class CandleFeed:
     def candle_count(self) -> int:
         return sum(len(series.close) for series in self.series.values())
 
-    def signal_steps(self, signals: dict[str, SignalFrame]) -> dict[int, list[tuple[str, int]]]:
-        """Map each timeline step to the (symbol, row) pairs whose candle carries a signal."""
-        events: dict[int, list[tuple[str, int]]] = {}
-        for symbol, frame in signals.items():
-            series = self.series[symbol]
-            rows = np.flatnonzero((frame.entry != 0) | frame.exit)
-            for row, step in zip(rows.tolist(), series.step_of_row[rows].tolist(), strict=True):
-                events.setdefault(step, []).append((symbol, row))
-        return events
+    def signal_schedule(self, signals: dict[str, SignalFrame]) -> SignalSchedule:
+        """List every (step, symbol, row) whose candle carries a signal, in timeline order.
+
+        Symbols keep the order of ``signals`` within one step, so runs are reproducible.
+        """
+        names = list(signals)
+        steps, symbol_ids, rows = [], [], []
+        for symbol_id, symbol in enumerate(names):
+            frame = signals[symbol]
+            signal_rows = np.flatnonzero((frame.entry != 0) | frame.exit)
+            steps.append(self.series[symbol].step_of_row[signal_rows])
+            symbol_ids.append(np.full(len(signal_rows), symbol_id, dtype=np.int64))
+            rows.append(signal_rows)
+        if not names:
+            return SignalSchedule([], [], [])
+        all_steps = np.concatenate(steps)
+        order = np.lexsort((np.concatenate(symbol_ids), all_steps))
+        return SignalSchedule(
+            steps=all_steps[order].tolist(),
+            symbols=[names[i] for i in np.concatenate(symbol_ids)[order].tolist()],
+            rows=np.concatenate(rows)[order].tolist(),
+        )
+
+
+@dataclass
+class SignalSchedule:
+    """Parallel lists of signal events sorted by timeline step."""
+
+    steps: list[int]
+    symbols: list[str]
+    rows: list[int]
+
+
+def _union_of_sorted(arrays: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+    """Return the sorted union of sorted, duplicate-free time arrays."""
+    first = arrays[0]
+    if all(len(a) == len(first) and np.array_equal(a, first) for a in arrays[1:]):
+        return first
+    merged = np.sort(np.concatenate(arrays), kind="stable")
+    keep = np.empty(len(merged), dtype=bool)
+    keep[:1] = True
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
 
 
 def _build_series(

@@ -62,6 +62,7 @@ class TradingKernel:
         emergency_stop: EmergencyStop,
         funding: FundingSchedule | None = None,
         reset_after_ns: int | None = None,
+        skip_quiet: bool = True,
     ) -> None:
         self.clock = clock
         self.bus = bus
@@ -71,20 +72,27 @@ class TradingKernel:
         self.emergency_stop = emergency_stop
         self.funding = funding
         self.reset_after_ns = reset_after_ns
-        self.equity: npt.NDArray[np.float64] = np.full(len(feed), np.nan)
+        self.skip_quiet = skip_quiet
+        self._equity: list[float] = []
         self.funding_missing = 0
         self._engaged: set[str] = set()
-        self._signal_steps: dict[int, list[tuple[str, int]]] = feed.signal_steps(pipeline.signals)
+        self._schedule = feed.signal_schedule(pipeline.signals)
+        self._next_signal = 0
         self._last_close = pipeline.last_close
-        self._current_equity = exchange.cash
 
     def run(self, progress: ProgressCallback | None = None) -> None:
         """Process the whole feed, then close what is still open at the last close."""
         steps = len(self.feed)
-        for step in range(steps):
+        step = 0
+        next_report = 0
+        while step < steps:
             self.step(step)
-            if progress is not None and step % PROGRESS_EVERY == 0:
+            step += 1
+            if self.skip_quiet and self._is_quiet():
+                step = self._skip_quiet(step, self._next_signal_step(steps))
+            if progress is not None and step >= next_report:
                 progress(step, steps)
+                next_report = step + PROGRESS_EVERY
         self.close_at_end()
         if progress is not None:
             progress(steps, steps)
@@ -95,24 +103,32 @@ class TradingKernel:
         exchange = self.exchange
         if self.funding is not None and exchange.positions:
             self._apply_funding(step, time_ns)
-        for symbol in tuple(self._engaged):
-            self._process_candle(symbol, step, time_ns)
+        if self._engaged:
+            for symbol in tuple(self._engaged):
+                self._process_candle(symbol, step, time_ns)
         equity = exchange.equity(self._last_close) if exchange.positions else exchange.cash
-        self._current_equity = equity
-        self.equity[step] = equity
+        self._equity.append(equity)
         if self.reset_after_ns is not None:
             self._maybe_reset(time_ns)
         trip = self.emergency_stop.on_equity(time_ns, equity)
         if trip is not None:
             self.pipeline.on_trip(trip, time_ns)
             self._engage_all_active()
-        signals = self._signal_steps.get(step)
-        if signals:
-            for symbol, row in signals:
-                self._last_close[symbol] = self.feed.series[symbol].close[row]
-                self.pipeline.on_signal(symbol, row, time_ns, equity)
-                if exchange.has_activity(symbol):
-                    self._engaged.add(symbol)
+        schedule = self._schedule
+        index = self._next_signal
+        while index < len(schedule.steps) and schedule.steps[index] == step:
+            symbol, row = schedule.symbols[index], schedule.rows[index]
+            self._last_close[symbol] = self.feed.series[symbol].close[row]
+            self.pipeline.on_signal(symbol, row, time_ns, equity)
+            if exchange.has_activity(symbol):
+                self._engaged.add(symbol)
+            index += 1
+        self._next_signal = index
+
+    @property
+    def equity(self) -> npt.NDArray[np.float64]:
+        """Equity marked at each processed step's close (the last one after end-of-data exits)."""
+        return np.asarray(self._equity, dtype=np.float64)
 
     def close_at_end(self) -> None:
         """Close every open position at its last close, as a taker, tagged end_of_data."""
@@ -129,8 +145,8 @@ class TradingKernel:
                 symbol, end_ns, price, price, price, price, _END_OF_DATA_VOLUME, False
             )
             self._publish_fills(fills)
-        if len(self.equity):
-            self.equity[-1] = self.exchange.cash
+        if self._equity:
+            self._equity[-1] = self.exchange.cash
 
     def _process_candle(self, symbol: str, step: int, time_ns: int) -> None:
         series = self.feed.series[symbol]
@@ -166,6 +182,39 @@ class TradingKernel:
             row = series.row_at[step]
             mark = series.open[row] if row >= 0 else self._last_close[symbol]
             self.exchange.apply_funding(symbol, time_ns, mark, rate)
+
+    def _is_quiet(self) -> bool:
+        """Return True when nothing can happen before the next signal.
+
+        That holds with no position and no open order (equity is then constant cash), and no
+        pending ESS auto-reset whose time would fall inside the quiet stretch.
+        """
+        if self._engaged or self.exchange.positions:
+            return False
+        return self.reset_after_ns is None or self.emergency_stop.trip is None
+
+    def _next_signal_step(self, steps: int) -> int:
+        schedule = self._schedule
+        if self._next_signal < len(schedule.steps):
+            return schedule.steps[self._next_signal]
+        return steps
+
+    def _skip_quiet(self, start: int, end: int) -> int:
+        """Advance over steps ``start..end-1`` in one go and return ``end``.
+
+        Equity is the unchanged cash balance throughout, so the ESS sees the same values it
+        would see step by step; one call at the last step rolls its day forward.
+        """
+        if end <= start:
+            return start
+        cash = self.exchange.cash
+        self._equity.extend([cash] * (end - start))
+        last_time = self.feed.times[end - 1]
+        self.clock.advance_to(last_time)
+        trip = self.emergency_stop.on_equity(last_time, cash)
+        if trip is not None:
+            self.pipeline.on_trip(trip, last_time)
+        return end
 
     def _maybe_reset(self, time_ns: int) -> None:
         """Lift a trip ``reset_after_ns`` after it happened, standing in for an operator."""

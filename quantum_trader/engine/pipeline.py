@@ -84,22 +84,19 @@ class DecisionPipeline:
         if entry == 0 or self._has_pending_entry(symbol):
             return
         side = PositionSide(entry)
-        self._record(
-            time_ns,
-            symbol,
-            STRATEGY,
-            Action.SIGNAL,
-            f"{side.name.lower()} entry",
-            {
-                "confidence": float(frame.confidence[row]),
-                "close": self.feed.series[symbol].close[row],
-            },
-        )
+        numbers = {
+            "confidence": float(frame.confidence[row]),
+            "close": self.feed.series[symbol].close[row],
+        }
         if not self.emergency_stop.allows_entries():
             trip = self.emergency_stop.trip
-            reason = f"entries halted since the ESS tripped ({trip.reason if trip else 'manual'})"
-            self._record(time_ns, symbol, ESS, Action.VETO, reason, {})
+            halted_by = trip.reason if trip is not None else "manual"
+            reason = f"{side.name.lower()} entry vetoed: the ESS is halted ({halted_by} trip)"
+            self._record(time_ns, symbol, ESS, Action.VETO, reason, numbers)
             return
+        self._record(
+            time_ns, symbol, STRATEGY, Action.SIGNAL, f"{side.name.lower()} entry", numbers
+        )
         if not self._fits_position_limit(symbol, time_ns):
             return
         self._size_and_submit(symbol, row, side, time_ns, equity)

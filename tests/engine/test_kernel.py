@@ -179,3 +179,23 @@ def _fills_before(result: Any, time_ns: int) -> list[tuple[Any, ...]]:
         for f in result.fills
         if f.time_ns < time_ns
     ]
+
+
+@pytest.mark.parametrize(("reset_hours", "min_trades"), [(None, 2), (24.0, 20)])
+def test_quiet_skipping_matches_step_by_step(reset_hours: float | None, min_trades: int) -> None:
+    """Jumping over steps with nothing open gives the same equity, trades and decisions."""
+    settings = load_settings(
+        overrides={
+            "data": {"timeframe": "1h", "symbols": ("BTC/USDT", "SOL/USDT")},
+            "strategy": {"name": "ema-cross", "fast_period": 50, "slow_period": 200},
+            "emergency_stop": {"max_daily_loss": 0.01, "backtest_reset_hours": reset_hours},
+        }
+    )
+    candles = load_market_data(settings).candles
+    signals = build_strategy(settings, None).generate(candles)
+    fast = simulate(settings, candles, signals)
+    slow = simulate(settings, candles, signals, skip_quiet=False)
+    assert len(fast.trades) >= min_trades
+    assert fast.trades == slow.trades
+    assert fast.decisions == slow.decisions
+    assert fast.equity.equals(slow.equity)
