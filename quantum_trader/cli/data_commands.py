@@ -62,6 +62,9 @@ def check(
     except QuantumTraderError as exc:
         console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(code=2) from exc
+    if report.rows_in == 0:
+        console.print(f"[bold red]Invalid:[/] {file} contains no candles; export the data again")
+        raise typer.Exit(code=1)
     console.print(f"{file}: {report.rows_in} rows, timeframe {frame_timeframe}")
     if not report.problems:
         console.print("[green]No problems found.[/]")

@@ -15,6 +15,8 @@ class Action(StrEnum):
     TRIP = "trip"
     RESET = "reset"
     SUBMIT = "submit"
+    # A subsystem switched its own policy, such as MSC AI's risk mode or active strategy set.
+    MODE_CHANGE = "mode_change"
 
 
 @dataclass(slots=True)

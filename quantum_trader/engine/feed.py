@@ -123,3 +123,21 @@ def _build_series(
         row_at=row_at.tolist(),
         step_of_row=step_of_row,
     )
+
+
+def merge_activity(profiles: dict[str, dict[str, SignalFrame]]) -> dict[str, SignalFrame]:
+    """Combine the profiles' signals per symbol into one frame marking every row with activity.
+
+    Only the rows matter (for scheduling); the merged entry is +1 wherever any profile enters.
+    """
+    merged: dict[str, SignalFrame] = {}
+    for frames in profiles.values():
+        for symbol, frame in frames.items():
+            active = (frame.entry != 0) | frame.exit
+            if symbol in merged:
+                active = active | (merged[symbol].entry != 0)
+            entry = active.astype(np.int8)
+            merged[symbol] = SignalFrame(
+                entry, np.zeros(len(entry), dtype=np.bool_), frame.confidence
+            )
+    return merged

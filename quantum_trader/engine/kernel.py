@@ -25,7 +25,7 @@ import numpy.typing as npt
 from quantum_trader.core.types import ExitReason, Fill
 from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.clock import SimulatedClock
-from quantum_trader.engine.feed import CandleFeed
+from quantum_trader.engine.feed import CandleFeed, merge_activity
 from quantum_trader.engine.pipeline import DecisionPipeline
 from quantum_trader.exchange.simulated import SimulatedExchange
 from quantum_trader.subsystems.emergency_stop import EmergencyStop
@@ -76,7 +76,7 @@ class TradingKernel:
         self._equity: list[float] = []
         self.funding_missing = 0
         self._engaged: set[str] = set()
-        self._schedule = feed.signal_schedule(pipeline.signals)
+        self._schedule = feed.signal_schedule(merge_activity(pipeline.profiles))
         self._next_signal = 0
         self._last_close = pipeline.last_close
 
@@ -108,6 +108,8 @@ class TradingKernel:
                 self._process_candle(symbol, step, time_ns)
         equity = exchange.equity(self._last_close) if exchange.positions else exchange.cash
         self._equity.append(equity)
+        if equity > self.pipeline.equity_peak:
+            self.pipeline.equity_peak = equity
         if self.reset_after_ns is not None:
             self._maybe_reset(time_ns)
         trip = self.emergency_stop.on_equity(time_ns, equity)
@@ -119,7 +121,7 @@ class TradingKernel:
         while index < len(schedule.steps) and schedule.steps[index] == step:
             symbol, row = schedule.symbols[index], schedule.rows[index]
             self._last_close[symbol] = self.feed.series[symbol].close[row]
-            self.pipeline.on_signal(symbol, row, time_ns, equity)
+            self.pipeline.on_signal(symbol, row, time_ns, step, equity)
             if exchange.has_activity(symbol):
                 self._engaged.add(symbol)
             index += 1
@@ -131,7 +133,10 @@ class TradingKernel:
         return np.asarray(self._equity, dtype=np.float64)
 
     def close_at_end(self) -> None:
-        """Close every open position at its last close, as a taker, tagged end_of_data."""
+        """Close every open position at its last close, as a taker, tagged end_of_data.
+
+        Each exit is stamped with the close time of that symbol's last candle.
+        """
         if not self.exchange.positions:
             return
         end_ns = self.feed.times[-1] + self.feed.timeframe_ns
@@ -139,10 +144,12 @@ class TradingKernel:
         for order in self.exchange.open_orders():
             self.exchange.cancel_order(order.client_order_id, end_ns)
         for symbol in list(self.exchange.positions):
-            self.pipeline.submit_close(symbol, end_ns, ExitReason.END_OF_DATA)
+            series = self.feed.series[symbol]
+            close_ns = self.feed.times[int(series.step_of_row[-1])] + self.feed.timeframe_ns
+            self.pipeline.submit_close(symbol, close_ns, ExitReason.END_OF_DATA)
             price = self._last_close[symbol]
             fills = self.exchange.process_candle(
-                symbol, end_ns, price, price, price, price, _END_OF_DATA_VOLUME, False
+                symbol, close_ns, price, price, price, price, _END_OF_DATA_VOLUME, False
             )
             self._publish_fills(fills)
         if self._equity:
@@ -165,6 +172,7 @@ class TradingKernel:
         )
         self._last_close[symbol] = series.close[row]
         if fills:
+            self.pipeline.on_fills()
             self._publish_fills(fills)
         if not self.exchange.has_activity(symbol):
             self._engaged.discard(symbol)

@@ -26,6 +26,7 @@ from quantum_trader.core.types import (
 from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.decisions import Action, Decision, DecisionLog
 from quantum_trader.engine.feed import CandleFeed
+from quantum_trader.engine.selection import SelectionLayer
 from quantum_trader.exchange.markets import MarketRules
 from quantum_trader.exchange.simulated import SimulatedExchange
 from quantum_trader.strategies.base import SignalFrame
@@ -50,19 +51,24 @@ class DecisionPipeline:
         sizing: TradingMathematician,
         emergency_stop: EmergencyStop,
         markets: dict[str, MarketRules],
-        signals: dict[str, SignalFrame],
+        profiles: dict[str, dict[str, SignalFrame]],
         atr: dict[str, npt.NDArray[np.float64]],
         feed: CandleFeed,
         risk: RiskSettings,
         log: DecisionLog,
         bus: EventBus,
         flatten_on_trip: bool,
+        selection: SelectionLayer | None = None,
     ) -> None:
         self.exchange = exchange
         self.sizing = sizing
         self.emergency_stop = emergency_stop
         self.markets = markets
-        self.signals = signals
+        if not profiles:
+            raise ValueError("the pipeline needs at least one strategy profile")
+        # Profile name -> symbol -> signals, in priority order for candidates on one candle.
+        self.profiles = profiles
+        self.selection = selection
         self.atr = atr
         self.feed = feed
         self.risk = risk
@@ -71,19 +77,59 @@ class DecisionPipeline:
         self.flatten_on_trip = flatten_on_trip
         # Latest close per symbol with a position or order; the kernel updates it every candle.
         self.last_close: dict[str, float] = {}
+        # Highest equity marked so far; the kernel raises it every step.
+        self.equity_peak = exchange.cash
+        self._position_profile: dict[str, str] = {}
+        self._trades_seen = 0
         self._sequence = 0
 
-    def on_signal(self, symbol: str, row: int, time_ns: int, equity: float) -> None:
-        """Act on the signal of ``symbol``'s candle ``row``, which has just closed."""
-        frame = self.signals[symbol]
-        entry = int(frame.entry[row])
+    def on_signal(self, symbol: str, row: int, time_ns: int, step: int, equity: float) -> None:
+        """Act on the signals of ``symbol``'s candle ``row``, which has just closed.
+
+        With a position open, only the profile that opened it may close it. When flat, the
+        profiles are asked in priority order, and the first admitted candidate is sized.
+        """
         position = self.exchange.positions.get(symbol)
         if position is not None:
-            self._maybe_exit(symbol, position, entry, bool(frame.exit[row]), time_ns)
+            self._on_signal_in_position(symbol, row, time_ns, position)
             return
-        if entry == 0 or self._has_pending_entry(symbol):
+        if self._has_pending_entry(symbol):
             return
-        side = PositionSide(entry)
+        for profile, frames in self.profiles.items():
+            frame = frames.get(symbol)
+            if frame is None or frame.entry[row] == 0:
+                continue
+            if self._consider_entry(symbol, row, time_ns, step, equity, profile, frame):
+                return
+
+    def _on_signal_in_position(
+        self, symbol: str, row: int, time_ns: int, position: Position
+    ) -> None:
+        profile = self._position_profile.get(symbol, next(iter(self.profiles)))
+        frame = self.profiles[profile].get(symbol)
+        if frame is None:
+            return
+        entry = int(frame.entry[row])
+        self._maybe_exit(symbol, position, entry, bool(frame.exit[row]), time_ns)
+        if entry != 0 and entry != int(position.side):
+            # One position per symbol: an opposite signal only closes it (above); the new side
+            # needs a new signal once the symbol is flat.
+            side_name = PositionSide(entry).name.lower()
+            reason = f"{side_name} entry not opened: {symbol} first closes its position"
+            self._record(time_ns, symbol, STRATEGY, Action.REJECT, reason, {})
+
+    def _consider_entry(
+        self,
+        symbol: str,
+        row: int,
+        time_ns: int,
+        step: int,
+        equity: float,
+        profile: str,
+        frame: SignalFrame,
+    ) -> bool:
+        """Run one profile's entry candidate through every gate; True when an order was sent."""
+        side = PositionSide(int(frame.entry[row]))
         numbers = {
             "confidence": float(frame.confidence[row]),
             "close": self.feed.series[symbol].close[row],
@@ -93,13 +139,36 @@ class DecisionPipeline:
             halted_by = trip.reason if trip is not None else "manual"
             reason = f"{side.name.lower()} entry vetoed: the ESS is halted ({halted_by} trip)"
             self._record(time_ns, symbol, ESS, Action.VETO, reason, numbers)
-            return
-        self._record(
-            time_ns, symbol, STRATEGY, Action.SIGNAL, f"{side.name.lower()} entry", numbers
-        )
+            return False
+        label = f"{side.name.lower()} entry from {profile}"
+        self._record(time_ns, symbol, STRATEGY, Action.SIGNAL, label, numbers)
+        risk_scale = 1.0
+        if self.selection is not None:
+            admission = self.selection.admit(
+                step=step,
+                time_ns=time_ns,
+                symbol=symbol,
+                row=row,
+                side=side,
+                profile=profile,
+                trades=self.exchange.trades,
+                equity_peak=self.equity_peak,
+                equity=equity,
+            )
+            if not admission.admitted:
+                return False
+            risk_scale = admission.risk_scale
         if not self._fits_position_limit(symbol, time_ns):
-            return
-        self._size_and_submit(symbol, row, side, time_ns, equity)
+            return False
+        return self._size_and_submit(symbol, row, side, time_ns, equity, profile, risk_scale)
+
+    def on_fills(self) -> None:
+        """Tell the selection layer about trades closed since the last call."""
+        trades = self.exchange.trades
+        if self.selection is not None:
+            for trade in trades[self._trades_seen :]:
+                self.selection.on_trade_closed(trade)
+        self._trades_seen = len(trades)
 
     def on_trip(self, trip: TripEvent, time_ns: int) -> None:
         """Record the trip, cancel pending entries and, when configured, flatten."""
@@ -167,9 +236,16 @@ class DecisionPipeline:
         return False
 
     def _size_and_submit(
-        self, symbol: str, row: int, side: PositionSide, time_ns: int, equity: float
-    ) -> None:
-        frame = self.signals[symbol]
+        self,
+        symbol: str,
+        row: int,
+        side: PositionSide,
+        time_ns: int,
+        equity: float,
+        profile: str,
+        risk_scale: float,
+    ) -> bool:
+        frame = self.profiles[profile][symbol]
         price = self.feed.series[symbol].close[row]
         result = self.sizing.size(
             symbol,
@@ -181,10 +257,11 @@ class DecisionPipeline:
             rules=self.markets[symbol],
             stop_pct=_optional(frame.stop_pct, row),
             take_profit_pct=_optional(frame.take_profit_pct, row),
+            risk_scale=risk_scale,
         )
         if not isinstance(result, SizingDecision):
             self._record(time_ns, symbol, SIZING, Action.REJECT, result.reason, result.numbers)
-            return
+            return False
         self._record(
             time_ns,
             symbol,
@@ -207,12 +284,16 @@ class DecisionPipeline:
             type=OrderType.MARKET,
             quantity=result.quantity,
             created_ns=time_ns,
-            tag="entry",
+            tag=f"entry:{profile}",
             leverage=result.leverage,
             stop_distance=result.stop_distance,
             take_profit_distance=result.take_profit_distance,
         )
-        self._submit(order, time_ns, price)
+        accepted = self._submit(order, time_ns, price)
+        if accepted.reject_reason is not None:
+            return False
+        self._position_profile[symbol] = profile
+        return True
 
     def _submit(self, order: Order, time_ns: int, reference_price: float) -> Order:
         accepted = self.exchange.submit_order(order, time_ns, reference_price=reference_price)

@@ -31,6 +31,8 @@ from quantum_trader.core.types import (
     MarketType,
     Order,
     OrderSide,
+    OrderStatus,
+    OrderType,
     Position,
     PositionSide,
     Trade,
@@ -70,6 +72,7 @@ class Ledger:
         self.initial_cash = initial_cash
         self.cash = initial_cash
         self.positions: dict[str, Position] = {}
+        self.orders: list[Order] = []
         self.fills: list[Fill] = []
         self.trades: list[Trade] = []
         self.fees_paid = 0.0
@@ -148,6 +151,31 @@ class Ledger:
         self.fees_paid += fee
         return fill
 
+    def _record_triggered_order(
+        self, fill: Fill, order_type: OrderType, trigger_price: float | None
+    ) -> None:
+        """List a protective exit (stop, target, liquidation) as a filled order.
+
+        These exits belong to the position rather than to a submitted order, so the order is
+        recorded when it triggers, which keeps the order list complete for reports.
+        """
+        self.orders.append(
+            Order(
+                client_order_id=fill.client_order_id,
+                symbol=fill.symbol,
+                side=fill.side,
+                type=order_type,
+                quantity=fill.quantity,
+                created_ns=fill.time_ns,
+                price=trigger_price if order_type is OrderType.LIMIT else None,
+                stop_price=trigger_price if order_type is OrderType.STOP_MARKET else None,
+                reduce_only=True,
+                tag=fill.tag,
+                status=OrderStatus.FILLED,
+                filled_quantity=fill.quantity,
+            )
+        )
+
     def _close_at(
         self, position: Position, price: float, liquidity: Liquidity, time_ns: int, tag: str
     ) -> Fill:
@@ -167,6 +195,10 @@ class Ledger:
             time_ns,
             tag,
         )
+        if tag == ExitReason.STOP_LOSS.value:
+            self._record_triggered_order(fill, OrderType.STOP_MARKET, position.stop_price)
+        else:
+            self._record_triggered_order(fill, OrderType.LIMIT, position.take_profit_price)
         self._reduce(position, position.quantity, price, fee, time_ns, tag)
         return fill
 
@@ -256,6 +288,7 @@ class Ledger:
             time_ns,
             tag,
         )
+        self._record_triggered_order(fill, OrderType.MARKET, position.liquidation_price)
         self.cash -= margin
         self._used_margin -= margin
 

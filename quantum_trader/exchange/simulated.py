@@ -57,7 +57,6 @@ class SimulatedExchange(Ledger):
         self._fixed_bps = slippage.fixed_bps
         self._range_share = slippage.range_share
         self._volume_impact = slippage.volume_impact
-        self.orders: list[Order] = []
         self._orders_by_id: dict[str, Order] = {}
         self._open_orders: dict[str, list[Order]] = {}
         self._close_sequence = 0

@@ -22,6 +22,7 @@ import csv
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -71,18 +72,19 @@ class SignalsFileStrategy:
         frames = {symbol: _empty_frame(len(t)) for symbol, t in times.items()}
         outside = 0
         for row in self.rows:
-            if row.symbol not in times:
+            symbol = _backtest_symbol(row.symbol, times)
+            if symbol is None:
                 raise self._error(
                     row.line,
                     f"symbol {row.symbol!r} is not in the backtest",
                     f"use one of {', '.join(sorted(times))} or add the symbol to the backtest",
                 )
-            open_times = times[row.symbol]
+            open_times = times[symbol]
             if len(open_times) == 0 or not open_times[0] <= row.time_ns <= open_times[-1]:
                 outside += 1
                 continue
             index = self._candle_index(row, open_times)
-            _apply(frames[row.symbol], index, row)
+            _apply(frames[symbol], index, row)
 
         if outside:
             logger.warning(
@@ -280,3 +282,15 @@ def _timeframe(open_times: npt.NDArray[np.int64]) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def _backtest_symbol(symbol: str, symbols: Mapping[str, object]) -> str | None:
+    """Match a file symbol to a backtest symbol; BTC/USDT also names the BTC/USDT:USDT perpetual."""
+    if symbol in symbols:
+        return symbol
+    if ":" not in symbol:
+        quote = symbol.split("/")[-1]
+        perpetual = f"{symbol}:{quote}"
+        if perpetual in symbols:
+            return perpetual
+    return None

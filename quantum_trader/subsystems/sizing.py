@@ -30,6 +30,9 @@ from quantum_trader.core.types import MarketType, PositionSide
 from quantum_trader.exchange.margin import liquidation_price, max_affordable_value
 from quantum_trader.exchange.markets import MarketRules, floor_quantity
 
+# The largest multiplier a risk-mode controller may apply to risk_per_trade or the stake.
+MAX_RISK_SCALE = 1.5
+
 
 @dataclass(frozen=True, slots=True)
 class SizingDecision:
@@ -95,6 +98,7 @@ class _Plan:
     stop_distance: float = 0.0
     target_distance: float = 0.0
     leverage: float = 1.0
+    risk_scale: float = 1.0
     notes: list[str] = field(default_factory=list)
 
     def value_cap(self, share: float, futures: bool) -> float:
@@ -130,6 +134,7 @@ class TradingMathematician:
         *,
         stop_pct: float | None = None,
         take_profit_pct: float | None = None,
+        risk_scale: float = 1.0,
     ) -> SizingResult:
         """Size a trade on ``symbol`` entered near ``reference_price``.
 
@@ -140,6 +145,12 @@ class TradingMathematician:
         if rejection is not None:
             return rejection
         plan = _Plan(side, reference_price, equity, available_cash, rules.taker_fee)
+        if not (math.isfinite(risk_scale) and 0 < risk_scale <= MAX_RISK_SCALE):
+            return SizingRejection(
+                f"invalid risk_scale {risk_scale!r}; it must lie in (0, {MAX_RISK_SCALE:g}]",
+                {"risk_scale": risk_scale},
+            )
+        plan.risk_scale = risk_scale
 
         rejection = self._set_distances(plan, atr, stop_pct, take_profit_pct)
         if rejection is None:
@@ -266,12 +277,13 @@ class TradingMathematician:
     def _raw_quantity(self, plan: _Plan) -> float:
         if self.risk.sizing == "stake":
             # The settings validator guarantees stake_amount for stake sizing.
-            stake = self.risk.stake_amount or 0.0
+            stake = (self.risk.stake_amount or 0.0) * plan.risk_scale
             plan.notes.append(f"stake {_fmt(stake)} at price {_fmt(plan.price)}")
             return stake / plan.price
-        risk_amount = plan.equity * self.risk.risk_per_trade
+        risk_share = self.risk.risk_per_trade * plan.risk_scale
+        risk_amount = plan.equity * risk_share
         plan.notes.append(
-            f"risk {_fmt(risk_amount)} ({self.risk.risk_per_trade:.2%} of equity "
+            f"risk {_fmt(risk_amount)} ({risk_share:.2%} of equity "
             f"{_fmt(plan.equity)}) over stop distance {_fmt(plan.stop_distance)}"
         )
         return risk_amount / plan.stop_distance

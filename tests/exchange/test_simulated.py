@@ -512,3 +512,17 @@ def test_orphan_reduce_only_canceled_when_entry_canceled() -> None:
     assert candle(exchange, 1, 105.0, 111.0, 104.0, 106.0) == []
     assert exchange.orders[1].status is OrderStatus.CANCELED
     assert not exchange.has_activity(SYMBOL)
+
+
+def test_triggered_stop_listed_as_filled_order() -> None:
+    """A stop that fires appears in the order list with the fill's id, trigger and status."""
+    exchange = make_exchange(step=0.001)
+    exchange.submit_order(order("in", OrderSide.BUY, 1.0, stop_distance=2.0), T0)
+    candle(exchange, 1, 100.0, 100.5, 99.5, 100.0)
+    fills = candle(exchange, 2, 99.0, 99.5, 97.0, 97.5)
+    stop_orders = [o for o in exchange.orders if o.client_order_id == fills[0].client_order_id]
+    assert len(stop_orders) == 1
+    assert stop_orders[0].type is OrderType.STOP_MARKET
+    assert stop_orders[0].stop_price == 98.0
+    assert stop_orders[0].status is OrderStatus.FILLED
+    assert stop_orders[0].filled_quantity == 1.0

@@ -195,3 +195,13 @@ def test_example_file_matches_shipped_data() -> None:
     for symbol in ("BTC/USDT", "ETH/USDT"):
         assert int(np.count_nonzero(signals[symbol].entry)) == 3
         assert int(np.count_nonzero(signals[symbol].exit)) == 3
+
+
+def test_spot_symbol_names_the_perpetual(tmp_path: Path) -> None:
+    """In a futures backtest, BTC/USDT in the file places the signal on BTC/USDT:USDT."""
+    path = tmp_path / "signals.csv"
+    path.write_text("timestamp,symbol,signal\n2024-01-01T01:00:00Z,BTC/USDT,long\n")
+    dates = pd.date_range("2024-01-01", periods=3, freq="1h", tz="UTC")
+    candles = pd.DataFrame({"date": dates, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0})
+    frames = SignalsFileStrategy(path).generate({"BTC/USDT:USDT": candles})
+    assert frames["BTC/USDT:USDT"].entry.tolist() == [0, 1, 0]
