@@ -152,7 +152,7 @@ def simulate(
         ),
         emergency_stop=emergency_stop,
         markets=markets,
-        signals=signals,
+        profiles={settings.strategy.name: signals},
         atr=atr,
         feed=feed,
         risk=settings.risk,
