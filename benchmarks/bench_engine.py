@@ -25,7 +25,7 @@ import pandas as pd
 
 from quantum_trader.backtest.runner import build_strategy, load_market_data, simulate
 from quantum_trader.config import DEFAULT_SYMBOLS, Settings, load_settings
-from quantum_trader.features.matrix import FEATURE_COLUMNS, build_features
+from quantum_trader.features.higher import build_model_features
 from quantum_trader.models.walk_forward import FittedEnsemble, walk_forward_predict
 from quantum_trader.strategies.ai import signals_from_probability
 from quantum_trader.strategies.base import SignalFrame
@@ -67,7 +67,7 @@ def _features_and_signals(
 ) -> dict[str, SignalFrame]:
     signals = {}
     for symbol, frame in candles.items():
-        features = build_features(frame)[list(FEATURE_COLUMNS)].to_numpy()
+        features = build_model_features(frame, "5m", settings.model.higher_timeframe).to_numpy()
         probability, _votes = models.predict(features)
         signals[symbol] = signals_from_probability(
             probability,

@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from quantum_trader.core.types import MarketType
+from quantum_trader.data.timeframes import TIMEFRAMES
 from quantum_trader.errors import ConfigurationError
+from quantum_trader.subsystems.base import Mode
+from quantum_trader.subsystems.meta_strategy import MetaSettings
+from quantum_trader.subsystems.model_health import SupervisorSettings
+from quantum_trader.subsystems.opportunity_ranker import RankerSettings
+from quantum_trader.subsystems.universe import UniverseSettings
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "BNB/USDT")
 HARD_MAX_LEVERAGE = 20.0
@@ -130,7 +136,12 @@ class EmergencyStopSettings(_Section):
 class ModelSettings(_Section):
     """AI Trading Engine settings: labels, walk-forward windows and the ensemble."""
 
-    models: tuple[Literal["lightgbm", "linear", "xgboost"], ...] = ("lightgbm", "linear")
+    mode: Mode = Field(
+        Mode.ENFORCED, description="AI Trading Engine mode; off drops the ML ensemble profile."
+    )
+    models: tuple[Literal["lightgbm", "linear", "xgboost"], ...] = Field(
+        ("lightgbm", "xgboost", "linear"), min_length=1
+    )
     horizon: int = Field(4, ge=1, le=500, description="Label horizon in candles.")
     purge: int | None = Field(None, ge=0, description="Gap between train and test; None=horizon.")
     train_window: int = Field(4000, ge=200, description="Candles per symbol in a training window.")
@@ -140,10 +151,45 @@ class ModelSettings(_Section):
     exit_confidence: float = Field(0.5, ge=0.5, lt=1, description="Exit when below this.")
     allow_short: bool = Field(False, description="Open shorts (futures only).")
     seed: int = 7
+    agreement_floor: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the ensemble's edge over 0.5 kept when the members split evenly; "
+        "1 turns the agreement rule off.",
+    )
+    higher_timeframe: str | None = Field(
+        "1h",
+        description="Timeframe of the context features; used only when longer than the base "
+        "timeframe. None turns them off.",
+    )
+    max_train_rows: int | None = Field(
+        20_000,
+        ge=1000,
+        description="Cap on pooled training rows per fold; larger sets keep every k-th row.",
+    )
+    early_stopping_rounds: int | None = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Tree members stop after this many rounds without a better log loss on "
+        "the calibration slice; None trains every tree.",
+    )
 
     @property
     def purge_candles(self) -> int:
         return self.horizon if self.purge is None else self.purge
+
+    @model_validator(mode="after")
+    def _check_members_and_context(self) -> ModelSettings:
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"model.models={list(self.models)} names a member twice")
+        if self.higher_timeframe is not None and self.higher_timeframe not in TIMEFRAMES:
+            raise ValueError(
+                f"model.higher_timeframe={self.higher_timeframe!r} is unknown; use one of "
+                f"{', '.join(TIMEFRAMES)} or leave it unset"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_purge(self) -> ModelSettings:
@@ -177,6 +223,11 @@ class StrategySettings(_Section):
 class BacktestSettings(_Section):
     initial_capital: float = Field(10_000.0, gt=0, le=1e12, description="Quote currency.")
     output_dir: Path = Field(Path("results"), description="Run folders are created here.")
+    ablation: bool = Field(
+        True,
+        description="Rerun the AI pipeline once per subsystem switched off, for the "
+        "contributions table.",
+    )
 
 
 class Settings(BaseSettings):
@@ -193,6 +244,24 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     strategy: StrategySettings = StrategySettings()
     backtest: BacktestSettings = BacktestSettings()
+    universe: UniverseSettings = UniverseSettings()
+    ranker: RankerSettings = RankerSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
+    meta: MetaSettings = MetaSettings()
+
+    @model_validator(mode="after")
+    def _check_market_type(self) -> Settings:
+        spot = self.exchange.market_type is MarketType.SPOT
+        if spot and self.risk.leverage != 1.0:
+            raise ValueError(
+                f"risk.leverage={self.risk.leverage} needs exchange.market_type='futures'; "
+                "spot positions are unleveraged, so drop --leverage or pass --market-type futures"
+            )
+        if spot and self.model.allow_short:
+            raise ValueError(
+                "model.allow_short=true needs exchange.market_type='futures'; spot cannot short"
+            )
+        return self
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

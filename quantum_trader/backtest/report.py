@@ -119,6 +119,8 @@ def result_payload(
         "fills": result.fills,
         "trades": result.trades,
         "decision_counts": decision_counts(result),
+        "subsystems": result.subsystems,
+        "subsystem_contributions": result.contributions,
         "decisions": result.decisions,
         "equity_curve": equity_curve_records(result),
     }

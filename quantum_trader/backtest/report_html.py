@@ -243,6 +243,16 @@ def render_html(
         "<h2>Decisions per subsystem and action</h2>",
         records_table(decision_counts(result)),
     ]
+    if result.contributions:
+        sections += [
+            "<h2>Subsystem contributions</h2>",
+            "<p>Effects are this run minus an ablation run with the subsystem off: a positive "
+            "return effect means the subsystem added return, a negative drawdown effect means "
+            "it reduced the drawdown.</p>",
+            records_table(result.contributions),
+        ]
+    elif result.subsystems:
+        sections += ["<h2>Subsystems</h2>", records_table(result.subsystems)]
     if result.model_report:
         sections += ["<h2>Model report</h2>", _mapping_html(result.model_report)]
     if result.emergency_stop:

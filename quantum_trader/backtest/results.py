@@ -41,3 +41,7 @@ class BacktestResult:
     fees_paid: float = 0.0
     funding_paid: float = 0.0
     open_positions: list[dict[str, Any]] = field(default_factory=list)
+    # Per subsystem: mode and how many candidates it saw, changed and vetoed.
+    subsystems: list[dict[str, Any]] = field(default_factory=list)
+    # The contributions table: the counters plus the ablation effect on return and drawdown.
+    contributions: list[dict[str, Any]] = field(default_factory=list)

@@ -11,17 +11,21 @@ import numpy as np
 import pandas as pd
 
 from quantum_trader.backtest.benchmark import buy_and_hold_equity
+from quantum_trader.backtest.contributions import contributions
+from quantum_trader.backtest.counters import subsystem_counters
 from quantum_trader.backtest.results import BacktestResult
+from quantum_trader.backtest.signal_set import SignalSet, ai_pipeline_signals
 from quantum_trader.config import Settings
 from quantum_trader.core.types import NS_PER_SECOND, MarketType
 from quantum_trader.data.catalog import DataCatalog, futures_symbol
-from quantum_trader.data.timeframes import timeframe_to_ns
+from quantum_trader.data.timeframes import timeframe_to_ns, timeframe_to_seconds
 from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.clock import SimulatedClock
 from quantum_trader.engine.decisions import Action, DecisionLog
 from quantum_trader.engine.feed import CandleFeed
 from quantum_trader.engine.kernel import FundingSchedule, ProgressCallback, TradingKernel
 from quantum_trader.engine.pipeline import DecisionPipeline
+from quantum_trader.engine.selection import SelectionLayer
 from quantum_trader.errors import ConfigurationError
 from quantum_trader.exchange.markets import MarketRules, default_market_rules
 from quantum_trader.exchange.simulated import SimulatedExchange
@@ -30,6 +34,7 @@ from quantum_trader.strategies.ai import AIStrategy
 from quantum_trader.strategies.base import SignalFrame, Strategy
 from quantum_trader.strategies.ema_cross import EmaCrossStrategy
 from quantum_trader.strategies.signals_file import SignalsFileStrategy
+from quantum_trader.subsystems.base import Mode
 from quantum_trader.subsystems.emergency_stop import EmergencyStop
 from quantum_trader.subsystems.sizing import TradingMathematician
 
@@ -103,23 +108,40 @@ def build_strategy(settings: Settings, progress: ProgressCallback | None) -> Str
 
 
 def run_backtest(settings: Settings, progress: Progress | None = None) -> BacktestResult:
-    """Run the configured strategy over the configured candles and return every result."""
+    """Run the configured strategy over the configured candles and return every result.
+
+    The AI strategy runs the full pipeline: three strategy profiles steered by the selection
+    subsystems, followed by one ablation run per subsystem for the contributions table.
+    """
     progress = progress or Progress()
     data = load_market_data(settings)
-    strategy = build_strategy(settings, progress.training)
-    signals = strategy.generate(data.candles)
+    if settings.strategy.name != "ai":
+        strategy = build_strategy(settings, progress.training)
+        result = simulate(
+            settings, data.candles, strategy.generate(data.candles), progress.simulation,
+            data.catalog,
+        )  # fmt: skip
+        result.data_reports = data.reports
+        return result
+
+    signals = ai_pipeline_signals(settings, data.candles, progress.training)
     result = simulate(settings, data.candles, signals, progress.simulation, data.catalog)
-    result.strategy = strategy.name
     result.data_reports = data.reports
-    if isinstance(strategy, AIStrategy) and strategy.result is not None:
-        result.model_report = strategy.result.summary()
+    if signals.model is not None:
+        result.model_report = signals.model.summary()
+    if settings.backtest.ablation:
+
+        def rerun(changed: Settings, changed_signals: SignalSet) -> BacktestResult:
+            return simulate(changed, data.candles, changed_signals, None, data.catalog)
+
+        result.contributions = contributions(settings, signals, result, rerun)
     return result
 
 
 def simulate(
     settings: Settings,
     candles: dict[str, pd.DataFrame],
-    signals: dict[str, SignalFrame],
+    signals: dict[str, SignalFrame] | SignalSet,
     progress: ProgressCallback | None = None,
     catalog: DataCatalog | None = None,
     *,
@@ -127,7 +149,9 @@ def simulate(
 ) -> BacktestResult:
     """Replay ``candles`` through the kernel with precomputed ``signals``.
 
-    ``skip_quiet=False`` processes every step one by one (for checking the fast path).
+    ``signals`` is either one strategy's frames per symbol, run as given, or the AI pipeline's
+    SignalSet, whose profiles the selection subsystems steer. ``skip_quiet=False`` processes
+    every step one by one (for checking the fast path).
     """
     timeframe_ns = timeframe_to_ns(settings.data.timeframe)
     markets = _market_rules(settings, candles)
@@ -145,6 +169,12 @@ def simulate(
         )
         for symbol, frame in candles.items()
     }
+    if isinstance(signals, SignalSet):
+        profiles = signals.profiles
+        selection = _selection_layer(settings, candles, feed, markets, signals, log)
+    else:
+        profiles = {settings.strategy.name: signals}
+        selection = None
     pipeline = DecisionPipeline(
         exchange=exchange,
         sizing=TradingMathematician(
@@ -152,13 +182,14 @@ def simulate(
         ),
         emergency_stop=emergency_stop,
         markets=markets,
-        profiles={settings.strategy.name: signals},
+        profiles=profiles,
         atr=atr,
         feed=feed,
         risk=settings.risk,
         log=log,
         bus=bus,
         flatten_on_trip=settings.emergency_stop.flatten_on_trip,
+        selection=selection,
     )
     kernel = TradingKernel(
         clock=SimulatedClock(feed.times[0]),
@@ -179,7 +210,7 @@ def simulate(
             kernel.funding_missing,
         )
     index = pd.to_datetime(feed.times_array, utc=True)
-    return BacktestResult(
+    result = BacktestResult(
         run_id=uuid.uuid4().hex[:12],
         strategy=settings.strategy.name,
         timeframe=settings.data.timeframe,
@@ -197,6 +228,37 @@ def simulate(
         emergency_stop={**emergency_stop.to_dict(), "trips": _trips(log)},
         fees_paid=exchange.fees_paid,
         funding_paid=exchange.funding_paid,
+    )
+    result.subsystems = subsystem_counters(settings, log, exchange.orders, selection)
+    return result
+
+
+def _selection_layer(
+    settings: Settings,
+    candles: dict[str, pd.DataFrame],
+    feed: CandleFeed,
+    markets: dict[str, MarketRules],
+    signals: SignalSet,
+    log: DecisionLog,
+) -> SelectionLayer | None:
+    modes = (settings.universe, settings.ranker, settings.supervisor, settings.meta)
+    if all(section.mode is Mode.OFF for section in modes):
+        return None
+    exchange = settings.exchange
+    round_trip_cost = 2 * exchange.taker_rate + 2 * exchange.slippage.fixed_bps / 10_000
+    return SelectionLayer(
+        candles=candles,
+        feed=feed,
+        markets=markets,
+        universe=settings.universe,
+        ranker=settings.ranker,
+        supervisor=settings.supervisor,
+        meta=settings.meta,
+        supervision=signals.supervision,
+        entry_confidence=settings.model.entry_confidence,
+        round_trip_cost=round_trip_cost,
+        timeframe_hours=timeframe_to_seconds(settings.data.timeframe) / 3600,
+        log=log,
     )
 
 

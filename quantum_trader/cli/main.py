@@ -12,7 +12,13 @@ from rich.logging import RichHandler
 
 from quantum_trader.cli.data_commands import data_app
 from quantum_trader.cli.progress import run_with_progress
-from quantum_trader.cli.tables import emergency_stop_summary, metrics_table, symbols_table
+from quantum_trader.cli.tables import (
+    contributions_table,
+    emergency_stop_summary,
+    metrics_table,
+    symbols_table,
+)
+from quantum_trader.cli.train_command import train
 from quantum_trader.config import load_settings
 from quantum_trader.core.types import MarketType
 from quantum_trader.errors import ConfigurationError, QuantumTraderError
@@ -23,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.command(help="Train the ensemble walk-forward and store the models.")(train)
 console = Console()
 logger = logging.getLogger("quantum_trader")
 
@@ -66,6 +73,44 @@ def _overrides(**values: Any) -> dict[str, Any]:
     return sections
 
 
+# Names accepted by --subsystem and the settings section holding each one's mode.
+SUBSYSTEM_SECTIONS = {
+    "ai_engine": "model",
+    "model_supervisor": "supervisor",
+    "universe": "universe",
+    "ranker": "ranker",
+    "msc": "meta",
+}
+MODES = ("off", "observe", "advisory", "enforced")
+
+
+def _subsystem_modes(values: list[str]) -> dict[str, Any]:
+    """Parse repeated NAME=MODE options into settings overrides."""
+    sections: dict[str, Any] = {}
+    for value in values:
+        name, _, mode = value.partition("=")
+        name, mode = name.strip().lower().replace("-", "_"), mode.strip().lower()
+        if name not in SUBSYSTEM_SECTIONS:
+            raise ConfigurationError(
+                f"invalid --subsystem {value!r}: unknown subsystem {name!r}; "
+                f"use one of {', '.join(SUBSYSTEM_SECTIONS)}"
+            )
+        if mode not in MODES:
+            raise ConfigurationError(
+                f"invalid --subsystem {value!r}: unknown mode {mode!r}; use one of "
+                f"{', '.join(MODES)}, as in {name}=off"
+            )
+        sections[SUBSYSTEM_SECTIONS[name]] = {"mode": mode}
+    return sections
+
+
+def _merge_sections(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for section, values in extra.items():
+        merged[section] = {**merged.get(section, {}), **values}
+    return merged
+
+
 @app.command()
 def backtest(
     strategy: Annotated[
@@ -95,6 +140,16 @@ def backtest(
     fast: Annotated[int | None, typer.Option(help="ema-cross fast EMA period.")] = None,
     slow: Annotated[int | None, typer.Option(help="ema-cross slow EMA period.")] = None,
     stop_pct: Annotated[float | None, typer.Option(help="ema-cross stop, fraction (0.02).")] = None,
+    subsystem: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Set a subsystem's mode, e.g. universe=off or ranker=observe; repeatable. "
+            f"Names: {', '.join(SUBSYSTEM_SECTIONS)}. Modes: off, observe, advisory, enforced."
+        ),
+    ] = None,
+    no_ablation: Annotated[
+        bool, typer.Option(help="Skip the ablation runs of the contributions table.")
+    ] = False,
     config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
     output: Annotated[Path | None, typer.Option(help="Folder for run folders.")] = None,
 ) -> None:
@@ -127,6 +182,9 @@ def backtest(
             exchange__taker_fee=fee,
             exchange__market_type=market_type,
         )
+        overrides = _merge_sections(overrides, _subsystem_modes(subsystem or []))
+        if no_ablation:
+            overrides = _merge_sections(overrides, {"backtest": {"ablation": False}})
         settings = load_settings(config, overrides)
         result, paths = run_with_progress(settings, console)
     except QuantumTraderError as exc:
@@ -134,6 +192,9 @@ def backtest(
         raise typer.Exit(code=2) from exc
     console.print(metrics_table(result))
     console.print(symbols_table(result))
+    table = contributions_table(result)
+    if table is not None:
+        console.print(table)
     console.print(emergency_stop_summary(result))
     console.print(f"Run folder: {paths.run_dir}")
     console.print(f"Report:     {paths.report_html}")

@@ -43,6 +43,33 @@ def symbols_table(result: BacktestResult) -> Table:
     return table
 
 
+def contributions_table(result: BacktestResult) -> Table | None:
+    """Return the subsystem contributions table, or None when the run had no ablation."""
+    if not result.contributions:
+        return None
+    table = Table(title="Subsystem contributions (effect = this run minus the run without it)")
+    for header in ("subsystem", "mode", "seen", "changed", "vetoed", "return effect"):
+        table.add_column(header, justify="left" if header in ("subsystem", "mode") else "right")
+    table.add_column("drawdown effect", justify="right")
+    table.add_column("trades without", justify="right")
+    for row in result.contributions:
+        table.add_row(
+            str(row["subsystem"]),
+            str(row["mode"]),
+            str(row["seen"]),
+            str(row["changed"]),
+            str(row["vetoed"]),
+            _signed_percent(row.get("return_effect")),
+            _signed_percent(row.get("drawdown_effect")),
+            "n/a" if row.get("trades_without") is None else str(row["trades_without"]),
+        )
+    return table
+
+
+def _signed_percent(value: Any) -> str:
+    return "n/a" if value is None else f"{value:+.2%}"
+
+
 def emergency_stop_summary(result: BacktestResult) -> str:
     state = result.emergency_stop or {}
     trips = state.get("trips", [])

@@ -25,6 +25,7 @@ from quantum_trader.engine.decisions import DecisionLog
 from quantum_trader.engine.feed import CandleFeed
 from quantum_trader.errors import SkipCycle
 from quantum_trader.exchange.markets import MarketRules
+from quantum_trader.subsystems.base import Subsystem
 from quantum_trader.subsystems.market_stats import MarketStats, compute_market_stats, snapshot
 from quantum_trader.subsystems.meta_strategy import (
     MEAN_REVERSION,
@@ -102,7 +103,7 @@ class SelectionLayer:
         self._ranking_key: tuple[int, str] | None = None
         self._meta_step = -(10**12)
 
-    def subsystems(self) -> dict[str, object]:
+    def subsystems(self) -> dict[str, Subsystem]:
         return {
             "Universe OS": self.universe,
             "OpportunityRanker": self.ranker,
@@ -199,6 +200,9 @@ class SelectionLayer:
             trades, equity_peak, equity, lookback=settings.lookback_trades
         )
         by_profile: dict[str, list[Trade]] = {}
+        if settings.record_days is not None:
+            cutoff = pd.Timestamp(time_ns, tz="UTC") - pd.Timedelta(days=settings.record_days)
+            trades = [trade for trade in trades if trade.exit_time >= cutoff]
         for trade in trades:
             by_profile.setdefault(trade.entry_tag.removeprefix("entry:"), []).append(trade)
         self.meta.update(time_ns, account, regime, by_profile)

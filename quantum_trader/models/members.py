@@ -3,11 +3,18 @@
 Every member is deterministic for a given seed and training set. A training set with a single
 class cannot fit a classifier, so each member then predicts that class's rate (0 or 1) and logs
 a warning.
+
+The tree members stop early when given ``early_stopping_rounds`` and a validation set: they
+stop adding trees once the validation log loss has not improved for that many rounds, and
+predict with the best number of trees. The linear member ignores the validation set.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -18,8 +25,37 @@ from quantum_trader.errors import ConfigurationError, MissingDependencyError
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
+Validation = tuple[npt.ArrayLike, npt.ArrayLike]
 MEMBER_NAMES = ("lightgbm", "linear", "xgboost")
 DEFAULT_THREADS = 2
+
+# Member name -> (module imported, package a user installs with pip).
+_MEMBER_PACKAGES = {
+    "lightgbm": ("lightgbm", "lightgbm"),
+    "linear": ("sklearn", "scikit-learn"),
+    "xgboost": ("xgboost", "xgboost-cpu"),
+}
+
+
+def require_member_package(name: str) -> None:
+    """Raise MissingDependencyError naming the package when member ``name`` cannot be built."""
+    if name not in _MEMBER_PACKAGES:
+        raise ConfigurationError(f"unknown model member {name!r}; choose one of {MEMBER_NAMES}")
+    module, package = _MEMBER_PACKAGES[name]
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(package, f"the {name} ensemble member") from exc
+
+
+def require_packages(names: Iterable[str]) -> None:
+    """Check the packages of every member in ``names`` and scikit-learn, which calibrates them."""
+    for name in names:
+        require_member_package(name)
+    try:
+        importlib.import_module("sklearn")
+    except ImportError as exc:
+        raise MissingDependencyError("scikit-learn", "probability calibration") from exc
 
 
 @runtime_checkable
@@ -33,6 +69,7 @@ class ModelMember(Protocol):
         X: npt.ArrayLike,  # noqa: N803 (scikit-learn names the feature matrix X)
         y: npt.ArrayLike,
         sample_weight: npt.ArrayLike | None = None,
+        validation: Validation | None = None,
     ) -> None: ...
 
     def predict_proba(self, X: npt.ArrayLike) -> FloatArray: ...  # noqa: N803
@@ -43,9 +80,15 @@ class _SklearnStyleMember:
 
     name = "member"
 
-    def __init__(self) -> None:
+    def __init__(self, early_stopping_rounds: int | None = None) -> None:
+        if early_stopping_rounds is not None and early_stopping_rounds < 1:
+            raise ConfigurationError(
+                f"early_stopping_rounds={early_stopping_rounds} is invalid; use an integer >= 1 "
+                "or None to train every tree"
+            )
         self.estimator: Any = None
         self.constant: float | None = None
+        self.early_stopping_rounds = early_stopping_rounds
 
     def _build(self) -> Any:
         raise NotImplementedError
@@ -55,6 +98,7 @@ class _SklearnStyleMember:
         X: npt.ArrayLike,  # noqa: N803 (scikit-learn names the feature matrix X)
         y: npt.ArrayLike,
         sample_weight: npt.ArrayLike | None = None,
+        validation: Validation | None = None,
     ) -> None:
         features = np.asarray(X, dtype=np.float32)
         labels = np.asarray(y, dtype=np.int64)
@@ -74,7 +118,16 @@ class _SklearnStyleMember:
 
         self.constant = None
         self.estimator = self._build()
-        self._fit_estimator(features, labels, sample_weight)
+        if validation is None or self.early_stopping_rounds is None:
+            self._fit_estimator(features, labels, sample_weight)
+            return
+        eval_set = [
+            (
+                np.asarray(validation[0], dtype=np.float32),
+                np.asarray(validation[1], dtype=np.int64),
+            )
+        ]
+        self._fit_early_stopping(features, labels, sample_weight, eval_set)
 
     def _fit_estimator(
         self,
@@ -83,6 +136,16 @@ class _SklearnStyleMember:
         weight: npt.ArrayLike | None,
     ) -> None:
         self.estimator.fit(X, y, sample_weight=weight)
+
+    def _fit_early_stopping(
+        self,
+        X: npt.NDArray[np.float32],  # noqa: N803
+        y: npt.NDArray[np.int64],
+        weight: npt.ArrayLike | None,
+        eval_set: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]],
+    ) -> None:
+        # Members without early stopping (the linear model) train on the fit rows alone.
+        self._fit_estimator(X, y, weight)
 
     def predict_proba(
         self,
@@ -105,11 +168,43 @@ class LightGBMMember(_SklearnStyleMember):
 
     name = "lightgbm"
 
-    def __init__(self, seed: int, threads: int = DEFAULT_THREADS, n_estimators: int = 200) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        seed: int,
+        threads: int = DEFAULT_THREADS,
+        n_estimators: int = 200,
+        early_stopping_rounds: int | None = None,
+    ) -> None:
+        super().__init__(early_stopping_rounds)
+        require_member_package(self.name)
         self.seed = seed
         self.threads = threads
         self.n_estimators = n_estimators
+
+    def _fit_early_stopping(
+        self,
+        X: npt.NDArray[np.float32],  # noqa: N803
+        y: npt.NDArray[np.int64],
+        weight: npt.ArrayLike | None,
+        eval_set: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]],
+    ) -> None:
+        import lightgbm
+
+        assert self.early_stopping_rounds is not None  # fit() checks it before calling
+        stop = lightgbm.early_stopping(self.early_stopping_rounds, verbose=False)
+        # LightGBM 4.7 renamed eval_set to eval_X and eval_y and deprecates the old name;
+        # older versions (the package allows 4.3 and later) know eval_set only.
+        evaluation: dict[str, Any] = {"eval_set": eval_set}
+        if "eval_X" in inspect.signature(self.estimator.fit).parameters:
+            evaluation = {"eval_X": (eval_set[0][0],), "eval_y": (eval_set[0][1],)}
+        self.estimator.fit(
+            X,
+            y,
+            sample_weight=weight,
+            eval_metric="binary_logloss",
+            callbacks=[stop],
+            **evaluation,
+        )
 
     def _build(self) -> Any:
         import lightgbm
@@ -140,6 +235,7 @@ class LinearMember(_SklearnStyleMember):
 
     def __init__(self, seed: int) -> None:
         super().__init__()
+        require_member_package(self.name)
         self.seed = seed
 
     def _build(self) -> Any:
@@ -170,15 +266,31 @@ class XGBoostMember(_SklearnStyleMember):
 
     name = "xgboost"
 
-    def __init__(self, seed: int, threads: int = DEFAULT_THREADS, n_estimators: int = 200) -> None:
-        super().__init__()
-        try:
-            import xgboost  # noqa: F401
-        except ImportError as exc:
-            raise MissingDependencyError("xgboost-cpu", "the xgboost ensemble member") from exc
+    def __init__(
+        self,
+        seed: int,
+        threads: int = DEFAULT_THREADS,
+        n_estimators: int = 200,
+        early_stopping_rounds: int | None = None,
+    ) -> None:
+        super().__init__(early_stopping_rounds)
+        require_member_package(self.name)
         self.seed = seed
         self.threads = threads
         self.n_estimators = n_estimators
+
+    def _fit_early_stopping(
+        self,
+        X: npt.NDArray[np.float32],  # noqa: N803
+        y: npt.NDArray[np.int64],
+        weight: npt.ArrayLike | None,
+        eval_set: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]],
+    ) -> None:
+        # XGBoost takes the stopping rule as an estimator parameter, set before fit.
+        self.estimator.set_params(
+            early_stopping_rounds=self.early_stopping_rounds, eval_metric="logloss"
+        )
+        self.estimator.fit(X, y, sample_weight=weight, eval_set=eval_set, verbose=False)
 
     def _build(self) -> Any:
         import xgboost
@@ -197,12 +309,20 @@ class XGBoostMember(_SklearnStyleMember):
         )
 
 
-def make_member(name: str, seed: int, threads: int = DEFAULT_THREADS) -> ModelMember:
-    """Create the ensemble member called ``name`` (lightgbm, linear or xgboost)."""
+def make_member(
+    name: str,
+    seed: int,
+    threads: int = DEFAULT_THREADS,
+    early_stopping_rounds: int | None = None,
+) -> ModelMember:
+    """Create the ensemble member called ``name`` (lightgbm, linear or xgboost).
+
+    ``early_stopping_rounds`` applies to the tree members when ``fit`` gets a validation set.
+    """
     if name == "lightgbm":
-        return LightGBMMember(seed, threads)
+        return LightGBMMember(seed, threads, early_stopping_rounds=early_stopping_rounds)
     if name == "linear":
         return LinearMember(seed)
     if name == "xgboost":
-        return XGBoostMember(seed, threads)
+        return XGBoostMember(seed, threads, early_stopping_rounds=early_stopping_rounds)
     raise ConfigurationError(f"unknown model member {name!r}; choose one of {MEMBER_NAMES}")

@@ -1,9 +1,12 @@
 """Saving and loading the last fold's models of a walk-forward run.
 
 A model folder contains one joblib file per member and per calibrator,
-``ensemble_calibrator.joblib`` and ``model.json`` (feature columns, horizon, purge, the fold
-windows in ISO 8601 UTC, the scores of every fold, the ensemble weights and the library
-versions). Joblib files are pickles, so load only folders you wrote yourself or trust.
+``ensemble_calibrator.joblib`` and ``model.json``. The manifest records the feature columns, the
+higher timeframe of the context features, horizon, purge, the fold windows in ISO 8601 UTC, the
+scores of every fold, the ensemble weights, the agreement floor and the library versions.
+Joblib files are pickles, so load only folders you wrote yourself or trust. A manifest without
+``agreement_floor`` was written before the agreement rule existed and loads with floor 1 (the
+plain weighted mean).
 """
 
 from __future__ import annotations
@@ -16,9 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from quantum_trader.errors import ConfigurationError
-from quantum_trader.models.walk_forward import FittedEnsemble, FoldReport, WalkForwardResult
+from quantum_trader.features.higher import build_model_features
+from quantum_trader.models.ensemble import FittedEnsemble
+from quantum_trader.models.results import FoldReport, WalkForwardResult
 
 MANIFEST = "model.json"
 FORMAT_VERSION = 1
@@ -32,6 +40,22 @@ class StoredModels:
     ensemble: FittedEnsemble
     manifest: dict[str, Any]
 
+    def feature_matrix(self, candles: pd.DataFrame) -> npt.NDArray[np.float32]:
+        """Build the features the ensemble was trained on from one symbol's candles, with the
+        higher-timeframe context when the models used it.
+
+        Raises ConfigurationError when the columns differ from the saved ``feature_columns``.
+        """
+        features = build_model_features(
+            candles, self.manifest["timeframe"], self.manifest.get("higher_timeframe")
+        )
+        if tuple(features.columns) != self.ensemble.feature_columns:
+            raise ConfigurationError(
+                f"features {list(features.columns)} differ from the saved feature columns "
+                f"{list(self.ensemble.feature_columns)}; retrain the models with this version"
+            )
+        return features.to_numpy(dtype=np.float32)
+
 
 def _versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
@@ -41,21 +65,6 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def _fold_record(fold: FoldReport) -> dict[str, Any]:
-    windows = ("train_start", "train_end", "calibration_start", "calibration_end")
-    record: dict[str, Any] = {
-        key: getattr(fold, key).isoformat() for key in (*windows, "test_start", "test_end")
-    }
-    record.update(
-        index=fold.index,
-        train_rows=fold.train_rows,
-        calibration_rows=fold.calibration_rows,
-        test_rows=fold.test_rows,
-        scores={name: scores.to_dict() for name, scores in fold.scores.items()},
-    )
-    return record
 
 
 def _last_trained_fold(result: WalkForwardResult) -> FoldReport:
@@ -89,6 +98,8 @@ def save_models(result: WalkForwardResult, folder: Path) -> Path:
         "timeframe": result.timeframe,
         "members": list(ensemble.members),
         "weights": ensemble.weights,
+        "agreement_floor": ensemble.agreement_floor,
+        "higher_timeframe": result.higher_timeframe,
         "calibration": ensemble.ensemble_calibrator.method,
         "feature_columns": list(ensemble.feature_columns),
         "horizon": settings.horizon,
@@ -96,8 +107,8 @@ def save_models(result: WalkForwardResult, folder: Path) -> Path:
         "train_window": settings.train_window,
         "retrain_every": settings.retrain_every,
         "seed": settings.seed,
-        "fold": _fold_record(fold),
-        "folds": [_fold_record(f) for f in result.folds],
+        "fold": fold.to_dict(),
+        "folds": [f.to_dict() for f in result.folds],
         "versions": _versions(),
     }
     path = folder / MANIFEST
@@ -130,5 +141,6 @@ def load_models(folder: Path) -> StoredModels:
         ensemble_calibrator=joblib.load(folder / "ensemble_calibrator.joblib"),
         weights={name: float(w) for name, w in manifest["weights"].items()},
         feature_columns=tuple(manifest["feature_columns"]),
+        agreement_floor=float(manifest.get("agreement_floor", 1.0)),
     )
     return StoredModels(ensemble=ensemble, manifest=manifest)

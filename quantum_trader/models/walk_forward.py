@@ -11,19 +11,29 @@ part, and the last ``calibration_share`` of the span (after a second purge gap) 
 A training or calibration row is also dropped when its label reads a candle at or after the start
 of the next window, which only matters when the data has gaps.
 
-The ensemble is the weighted mean of the members' calibrated probabilities, calibrated once more
-on the same slice. Platt scaling is the default for both steps. On the shipped 1h data of five
-symbols with default settings, isotonic calibration raised the pooled out-of-sample log loss of
-the ensemble from 0.695 to 0.743, because its steps reach 0 and 1 on the sparse tails.
+When the pooled training rows of a fold exceed ``max_train_rows``, every k-th row is kept
+(k = ceil(rows / max_train_rows)). Neighbouring rows share most of their label horizon, so on
+5m candles this loses little information and bounds the time per fold.
+
+The ensemble combines the members' calibrated probabilities by weight and agreement (see
+``quantum_trader.models.ensemble``), and the result is calibrated once more on the same slice.
+Platt scaling is the default for both steps. On the shipped 1h data of five
+symbols with default settings (three members), isotonic calibration raised the pooled
+out-of-sample log loss of the ensemble from 0.696 to 0.771, because its steps reach 0 and 1 on
+the sparse tails.
 Rows before the first fold, and warm-up rows with missing base features, get a NaN probability.
+
+When ``model.higher_timeframe`` is longer than the base timeframe and no ``higher`` frames are
+passed, the higher-timeframe context features are built from the candles themselves.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -31,15 +41,33 @@ import pandas as pd
 
 from quantum_trader.config import ModelSettings
 from quantum_trader.errors import ConfigurationError, DataError
+from quantum_trader.features.higher import higher_context
 from quantum_trader.features.matrix import FEATURE_COLUMNS, build_features
-from quantum_trader.models.calibration import CalibrationMethod, Calibrator, Scores, score
-from quantum_trader.models.members import DEFAULT_THREADS, ModelMember, make_member
+from quantum_trader.models.calibration import CalibrationMethod, Calibrator, score
+from quantum_trader.models.ensemble import FittedEnsemble
+from quantum_trader.models.members import (
+    DEFAULT_THREADS,
+    ModelMember,
+    make_member,
+    require_packages,
+)
+from quantum_trader.models.results import ENSEMBLE, FoldReport, WalkForwardResult
+
+__all__ = [
+    "ENSEMBLE",
+    "FittedEnsemble",
+    "FoldReport",
+    "ProgressCallback",
+    "WalkForwardResult",
+    "make_labels",
+    "timeframe_delta",
+    "walk_forward_predict",
+]
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 ProgressCallback = Callable[[int, int], None]
-ENSEMBLE = "ensemble"
 MIN_FIT_ROWS = 200
 MIN_CALIBRATION_ROWS = 50
 _TIMEFRAME = re.compile(r"^(\d+)([mhdw])$")
@@ -63,88 +91,6 @@ def make_labels(close: npt.ArrayLike, horizon: int) -> FloatArray:
     if len(prices) > horizon:
         labels[:-horizon] = (prices[horizon:] / prices[:-horizon] - 1.0 > 0.0).astype(np.float64)
     return labels
-
-
-@dataclass(frozen=True)
-class FoldReport:
-    """One walk-forward fold: its windows (UTC, end exclusive), row counts and OOS scores.
-
-    ``scores`` maps each member name and ``"ensemble"`` to its scores on the test window; it is
-    empty when the fold was skipped for lack of training rows.
-    """
-
-    index: int
-    train_start: pd.Timestamp
-    train_end: pd.Timestamp
-    calibration_start: pd.Timestamp
-    calibration_end: pd.Timestamp
-    test_start: pd.Timestamp
-    test_end: pd.Timestamp
-    train_rows: int
-    calibration_rows: int
-    test_rows: int
-    scores: dict[str, Scores] = field(default_factory=dict)
-
-
-@dataclass
-class FittedEnsemble:
-    """The members, calibrators and weights of one fold."""
-
-    members: dict[str, ModelMember]
-    member_calibrators: dict[str, Calibrator]
-    ensemble_calibrator: Calibrator
-    weights: dict[str, float]
-    feature_columns: tuple[str, ...]
-
-    def blend(
-        self,
-        X: npt.ArrayLike,  # noqa: N803
-    ) -> tuple[FloatArray, dict[str, FloatArray]]:
-        """Return the weighted mean of the members' calibrated probabilities, before the
-        ensemble calibration, and each member's calibrated probability."""
-        votes = {
-            name: self.member_calibrators[name].transform(member.predict_proba(X))
-            for name, member in self.members.items()
-        }
-        total = sum(self.weights[name] for name in votes)
-        mean = sum(self.weights[name] * votes[name] for name in votes) / total
-        return np.asarray(mean, dtype=np.float64), votes
-
-    def predict(
-        self,
-        X: npt.ArrayLike,  # noqa: N803
-    ) -> tuple[FloatArray, dict[str, FloatArray]]:
-        """Return the ensemble probability and each member's calibrated probability."""
-        mean, votes = self.blend(X)
-        return self.ensemble_calibrator.transform(mean), votes
-
-
-@dataclass
-class WalkForwardResult:
-    """Out-of-sample probabilities of the up label per symbol, the folds and the last models.
-
-    ``votes[symbol][member]`` is that member's calibrated probability; ``labels[symbol]`` the
-    labels the scores use.
-    """
-
-    probability: dict[str, FloatArray]
-    votes: dict[str, dict[str, FloatArray]]
-    labels: dict[str, FloatArray]
-    folds: list[FoldReport]
-    models: FittedEnsemble | None
-    settings: ModelSettings
-    timeframe: str
-
-    def summary(self) -> dict[str, Scores]:
-        """Scores of every member and the ensemble over all out-of-sample rows, pooled."""
-        symbols = sorted(self.probability)
-        if not symbols:
-            return {}
-        labels = np.concatenate([self.labels[s] for s in symbols])
-        pooled = {ENSEMBLE: np.concatenate([self.probability[s] for s in symbols])}
-        for name in self.settings.models:
-            pooled[name] = np.concatenate([self.votes[s][name] for s in symbols])
-        return {name: score(p, labels) for name, p in pooled.items()}
 
 
 @dataclass
@@ -244,6 +190,13 @@ def _rows(pool: _Pool, start: int, end: int, next_window: int) -> npt.NDArray[np
     return np.flatnonzero(mask & (pool.label_times < next_window))
 
 
+def _thin(rows: npt.NDArray[np.intp], max_rows: int | None) -> npt.NDArray[np.intp]:
+    """Keep every k-th row, k = ceil(len(rows) / max_rows), when there are more than max_rows."""
+    if max_rows is None or len(rows) <= max_rows:
+        return rows
+    return rows[:: math.ceil(len(rows) / max_rows)]
+
+
 def _fit_ensemble(
     pool: _Pool,
     fit_rows: npt.NDArray[np.intp],
@@ -258,12 +211,19 @@ def _fit_ensemble(
     x_cal = pool.features[calibration_rows]
     y_cal = pool.labels[calibration_rows]
     for name in settings.models:
-        member = make_member(name, settings.seed, threads)
-        member.fit(pool.features[fit_rows], pool.labels[fit_rows])
+        member = make_member(name, settings.seed, threads, settings.early_stopping_rounds)
+        member.fit(pool.features[fit_rows], pool.labels[fit_rows], validation=(x_cal, y_cal))
         members[name] = member
         calibrators[name] = Calibrator(method).fit(member.predict_proba(x_cal), y_cal)
 
-    ensemble = FittedEnsemble(members, calibrators, Calibrator(method), weights, pool.columns)
+    ensemble = FittedEnsemble(
+        members,
+        calibrators,
+        Calibrator(method),
+        weights,
+        pool.columns,
+        agreement_floor=settings.agreement_floor,
+    )
     mean, _ = ensemble.blend(x_cal)
     ensemble.ensemble_calibrator.fit(mean, y_cal)
     return ensemble
@@ -298,6 +258,7 @@ def _run_fold(
     settings, weights, threads, step, method = context
     bounds = _window_bounds(test_start, settings, step)
     fit_rows = _rows(pool, bounds["train_start"], bounds["train_end"], bounds["calibration_start"])
+    fit_rows = _thin(fit_rows, settings.max_train_rows)
     cal_rows = _rows(
         pool, bounds["calibration_start"], bounds["calibration_end"], bounds["test_start"]
     )
@@ -348,15 +309,24 @@ def walk_forward_predict(
 ) -> WalkForwardResult:
     """Train the ensemble walk-forward over all symbols and predict each test window.
 
-    ``weights`` maps member names to ensemble weights (a member not named gets 1.0).
-    ``higher`` maps symbols to higher-timeframe context frames, aligned row by row to their
-    candles. ``calibration`` picks the calibration of the members and of the ensemble.
-    ``progress(done, total)`` is called after each fold.
+    ``weights`` maps member names to ensemble weights (a member not named gets 1.0); the
+    ensemble calibrator of each fold is fitted for these weights. ``higher`` maps symbols to
+    higher-timeframe context frames, aligned row by row to their candles. When it is None, the
+    frames are built for ``model.higher_timeframe`` if that is longer than ``timeframe``.
+    ``calibration`` picks the calibration of the members and of the ensemble.
+    ``progress(done, total)`` is called after each fold. Raises MissingDependencyError naming
+    the package when a configured member cannot be built.
     """
     if not candles:
         raise ConfigurationError("walk-forward training got no candles; pass at least one symbol")
+    require_packages(settings.models)
     step = int(timeframe_delta(timeframe).value)
     resolved = _resolve_weights(settings, weights)
+    # The result records the context timeframe only when it built the frames itself.
+    context_timeframe: str | None = None
+    if higher is None:
+        higher = higher_context(candles, timeframe, settings.higher_timeframe)
+        context_timeframe = None if higher is None else settings.higher_timeframe
     pool = _build_pool(candles, settings.horizon, higher)
     starts = _fold_starts(pool, settings, step)
     outputs = {name: np.full(len(pool.labels), np.nan) for name in (ENSEMBLE, *settings.models)}
@@ -388,4 +358,5 @@ def walk_forward_predict(
         models=last_models,
         settings=settings,
         timeframe=timeframe,
+        higher_timeframe=context_timeframe,
     )

@@ -100,6 +100,14 @@ class MetaSettings(BaseModel):
     cadence: int = Field(24, ge=1, le=10_000, description="Candles between two evaluations.")
     lookback_trades: int = Field(30, ge=1, le=10_000, description="Closed trades judged.")
     profiles: tuple[str, ...] = Field(PROFILES, min_length=1, description="Profiles in use.")
+    record_days: float | None = Field(
+        30.0,
+        gt=0,
+        le=3650,
+        description="Only trades closed in the last this many days count toward a profile's "
+        "record, so a profile switched off for a poor record gets another chance later. "
+        "None counts every trade.",
+    )
     defensive_drawdown: float = Field(0.08, gt=0, lt=1)
     defensive_losing_streak: int = Field(5, ge=1, le=1_000)
     defensive_min_trades: int = Field(10, ge=1, le=10_000)

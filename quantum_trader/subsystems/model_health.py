@@ -62,7 +62,12 @@ class SupervisorSettings(BaseModel):
     max_bias: float = Field(0.85, gt=0.5, le=1.0, description="Max share of one side's calls.")
     min_hit_rate: float = Field(0.48, ge=0.0, le=1.0, description="Decayed below this hit rate.")
     max_brier: float = Field(0.27, gt=0.0, le=1.0, description="Decayed above this Brier score.")
-    psi_threshold: float = Field(0.25, gt=0.0, description="Veto above this feature PSI.")
+    # None by default: on the shipped candles a 200-row PSI of autocorrelated features stayed
+    # above 0.25 for most rows, so a drift veto blocked nearly every candidate. Drift then only
+    # raises retraining requests (retrain_psi).
+    psi_threshold: float | None = Field(
+        None, gt=0.0, description="Veto above this feature PSI; None: drift never vetoes."
+    )
     psi_bins: int = Field(10, ge=2, le=100, description="Quantile bins of the PSI.")
     drift_window: int = Field(200, ge=10, le=1_000_000, description="Recent rows per PSI.")
     weight_floor: float = Field(0.1, ge=0.0, le=1.0, description="Min weight / equal weight.")
@@ -270,7 +275,8 @@ def supervise(
     stats[ENSEMBLE] = _series_stats(p, y, horizon, settings)
     weights, none_healthy = _member_weights(stats, members, settings)
     stats[ENSEMBLE].flags[none_healthy] |= _NO_HEALTHY_MEMBER
-    stats[ENSEMBLE].flags[psi > settings.psi_threshold] |= _FEATURE_DRIFT
+    if settings.psi_threshold is not None:
+        stats[ENSEMBLE].flags[psi > settings.psi_threshold] |= _FEATURE_DRIFT
 
     held = (np.arange(len(p)) // settings.cadence) * settings.cadence
     stats = {name: table.held(held) for name, table in stats.items()}

@@ -9,6 +9,7 @@ from quantum_trader.models.members import (
     ModelMember,
     XGBoostMember,
     make_member,
+    require_packages,
 )
 
 
@@ -73,3 +74,48 @@ def test_missing_xgboost_names_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "xgboost", None)
     with pytest.raises(MissingDependencyError, match="xgboost-cpu"):
         XGBoostMember(seed=1)
+
+
+def test_missing_lightgbm_names_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lightgbm", None)
+    with pytest.raises(MissingDependencyError, match="'lightgbm'"):
+        make_member("lightgbm", seed=1)
+
+
+def test_missing_sklearn_names_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(MissingDependencyError, match="scikit-learn"):
+        make_member("linear", seed=1)
+
+
+def test_require_packages_checks_each_member(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "xgboost", None)
+    require_packages(["lightgbm", "linear"])
+    with pytest.raises(MissingDependencyError, match="xgboost ensemble member"):
+        require_packages(["lightgbm", "xgboost", "linear"])
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
+def test_early_stopping_on_noise_stops_early(name: str) -> None:
+    # labels independent of the features: the validation loss stops improving within a few
+    # trees, so far fewer than the 200 configured trees are kept
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2000, 4))
+    y = rng.integers(0, 2, 2000).astype(float)
+    member = make_member(name, seed=7, threads=1, early_stopping_rounds=5)
+    member.fit(X[:1500], y[:1500], validation=(X[1500:], y[1500:]))
+    estimator = member.estimator
+    best = estimator.best_iteration_ if name == "lightgbm" else estimator.best_iteration + 1
+    assert best < 100
+
+
+def test_early_stopping_ignored_without_validation() -> None:
+    X, y = _separable()
+    member = make_member("lightgbm", seed=7, threads=1, early_stopping_rounds=5)
+    member.fit(X, y)
+    assert member.estimator.n_estimators_ == 200
+
+
+def test_invalid_early_stopping_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="early_stopping_rounds=0"):
+        make_member("xgboost", seed=1, early_stopping_rounds=0)

@@ -64,3 +64,34 @@ def test_manifest_records_training_facts(tmp_path: Path) -> None:
 def test_load_without_manifest_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"model\.json"):
         load_models(tmp_path)
+
+
+def test_manifest_records_agreement_and_context(tmp_path: Path) -> None:
+    settings = SETTINGS.model_copy(update={"agreement_floor": 0.3})
+    result = walk_forward_predict({"BTC/USDT": _candles(800, 1)}, settings, "1h", threads=1)
+    save_models(result, tmp_path)
+    manifest = json.loads((tmp_path / "model.json").read_text())
+    assert manifest["agreement_floor"] == 0.3
+    assert manifest["higher_timeframe"] is None  # 1h candles need no 1h context
+    assert load_models(tmp_path).ensemble.agreement_floor == 0.3
+
+
+def test_manifest_without_agreement_loads_plain_mean(tmp_path: Path) -> None:
+    result = walk_forward_predict({"BTC/USDT": _candles(800, 1)}, SETTINGS, "1h", threads=1)
+    path = save_models(result, tmp_path)
+    manifest = json.loads(path.read_text())
+    del manifest["agreement_floor"]
+    path.write_text(json.dumps(manifest))
+    assert load_models(tmp_path).ensemble.agreement_floor == 1.0
+
+
+def test_feature_matrix_matches_training_columns(tmp_path: Path) -> None:
+    candles = {"BTC/USDT": _candles(800, 1)}
+    result = walk_forward_predict(candles, SETTINGS, "1h", threads=1)
+    save_models(result, tmp_path)
+    stored = load_models(tmp_path)
+    matrix = stored.feature_matrix(candles["BTC/USDT"])
+    assert matrix.shape == (800, len(FEATURE_COLUMNS))
+    expected, _ = stored.ensemble.predict(build_features(candles["BTC/USDT"]).to_numpy())
+    actual, _ = stored.ensemble.predict(matrix)
+    assert np.array_equal(expected, actual, equal_nan=True)

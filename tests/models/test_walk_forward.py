@@ -1,3 +1,5 @@
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -5,7 +7,9 @@ import pandas as pd
 import pytest
 
 from quantum_trader.config import ModelSettings
-from quantum_trader.errors import ConfigurationError
+from quantum_trader.errors import ConfigurationError, MissingDependencyError
+from quantum_trader.features.higher import HIGHER_COLUMNS
+from quantum_trader.features.matrix import FEATURE_COLUMNS
 from quantum_trader.models.walk_forward import (
     ENSEMBLE,
     make_labels,
@@ -80,8 +84,8 @@ def test_fold_count_and_scores() -> None:
     assert result.folds[0].scores[ENSEMBLE].rows == 400
     # the last fold has 4 rows per symbol without a label
     assert result.folds[3].scores[ENSEMBLE].rows == 2 * 196
-    assert set(result.summary()) == {"lightgbm", "linear", ENSEMBLE}
-    assert result.summary()[ENSEMBLE].rows == 2 * 796
+    assert set(result.pooled_scores()) == {"lightgbm", "linear", ENSEMBLE}
+    assert result.pooled_scores()[ENSEMBLE].rows == 2 * 796
 
 
 def test_probabilities_start_at_first_fold() -> None:
@@ -159,5 +163,83 @@ def test_real_data_truncation_inside_third_fold() -> None:
     for symbol, frame in cut.items():
         rows = len(frame)
         assert np.isfinite(truncated.probability[symbol][rows - 100 :]).all()
+        before = full.probability[symbol][:rows]
+        assert np.array_equal(before, truncated.probability[symbol], equal_nan=True)
+
+
+def test_training_rows_thinned_to_cap() -> None:
+    # per symbol: span 2000 - 4 = 1996, calibration round(0.2 * 1996) = 399, fit 1996 - 399 - 4
+    # = 1593 candles, minus 96 warm-up rows = 1497; pooled 2994 rows, k = ceil(2994 / 1000) = 3
+    settings = SMALL.model_copy(update={"train_window": 2000, "max_train_rows": 1000})
+    result = walk_forward_predict(_market(2300), settings, "1h")
+    assert result.folds[0].train_rows == 998
+
+
+def test_summary_is_plain_json() -> None:
+    result = walk_forward_predict(_market(), PAIR, "1h", threads=1)
+    summary = json.loads(json.dumps(result.summary(), allow_nan=False))
+    assert set(summary["pooled"]) == {"lightgbm", "linear", ENSEMBLE}
+    assert set(summary["pooled"][ENSEMBLE]) == {"rows", "auc", "brier", "hit_rate", "log_loss"}
+    assert summary["pooled"][ENSEMBLE]["rows"] == 2 * 796
+    assert len(summary["folds"]) == 4
+    assert summary["folds"][0]["test_start"] == "2024-01-17T16:00:00+00:00"
+    assert set(summary["folds"][0]["scores"]) == {"lightgbm", "linear", ENSEMBLE}
+    assert summary["agreement_floor"] == 0.5
+    assert summary["higher_timeframe"] is None
+
+
+def _five_minute_market(rows: int) -> dict[str, pd.DataFrame]:
+    market = {}
+    for symbol, frame in _market(rows).items():
+        dates = pd.date_range("2024-01-01", periods=rows, freq="5min", tz="UTC")
+        market[symbol] = frame.assign(date=dates)
+    return market
+
+
+def test_five_minute_run_adds_hourly_context() -> None:
+    result = walk_forward_predict(_five_minute_market(1200), SMALL, "5m")
+    assert result.higher_timeframe == "1h"
+    assert result.models is not None
+    assert result.models.feature_columns[-3:] == HIGHER_COLUMNS
+    assert np.isfinite(result.probability["BTC/USDT"][400:]).all()
+
+
+def test_context_off_keeps_base_features() -> None:
+    settings = SMALL.model_copy(update={"higher_timeframe": None})
+    result = walk_forward_predict(_five_minute_market(1200), settings, "5m")
+    assert result.higher_timeframe is None
+    assert result.models is not None
+    assert result.models.feature_columns == FEATURE_COLUMNS
+
+
+def test_fold_models_carry_agreement_floor() -> None:
+    settings = SMALL.model_copy(update={"agreement_floor": 0.25})
+    result = walk_forward_predict(_market(), settings, "1h")
+    assert result.models is not None
+    assert result.models.agreement_floor == 0.25
+
+
+def test_missing_member_package_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lightgbm", None)
+    with pytest.raises(MissingDependencyError, match="lightgbm"):
+        walk_forward_predict(_market(), PAIR, "1h")
+
+
+@pytest.mark.slow
+def test_real_5m_truncation_keeps_probabilities_with_context() -> None:
+    settings = ModelSettings(horizon=12, train_window=8640, retrain_every=2016)
+    candles = {
+        f"{s}/USDT": pd.read_feather(DATA / f"{s}_USDT-5m.feather").iloc[:20_000]
+        for s in ("BTC", "ETH")
+    }
+    full = walk_forward_predict(candles, settings, "5m")
+    assert full.higher_timeframe == "1h"
+    # cut 1000 candles into the third fold, in the middle of an hour
+    cut_time = full.folds[2].test_start + pd.Timedelta(minutes=5 * 1000 + 25)
+    cut = {s: frame[frame["date"] < cut_time] for s, frame in candles.items()}
+    truncated = walk_forward_predict(cut, settings, "5m")
+    for symbol, frame in cut.items():
+        rows = len(frame)
+        assert np.isfinite(truncated.probability[symbol][rows - 500 :]).all()
         before = full.probability[symbol][:rows]
         assert np.array_equal(before, truncated.probability[symbol], equal_nan=True)

@@ -393,10 +393,9 @@ def test_drift_vetoes_and_requests_retraining() -> None:
     drift = np.full(60, 0.05)
     drift[40] = 0.22
     drift[45] = 0.3
-    supervisor = ModelSupervisor(skill_settings())
-    supervisor.attach(
-        "XRP/USDT", supervise(votes, ensemble, labels, 1, skill_settings(), drift=drift)
-    )
+    config = skill_settings(psi_threshold=0.25)
+    supervisor = ModelSupervisor(config)
+    supervisor.attach("XRP/USDT", supervise(votes, ensemble, labels, 1, config, drift=drift))
     assert not supervisor.review(1, "XRP/USDT", 40, LONG).veto
     assert supervisor.retrain_requests[0].model == "ensemble"
     verdict = supervisor.review(2, "XRP/USDT", 45, LONG)
@@ -417,3 +416,18 @@ def test_check_drift_requests_retraining() -> None:
 def test_review_rejects_unknown_symbol() -> None:
     with pytest.raises(ConfigurationError, match="no arrays for ADA/USDT"):
         ModelSupervisor(settings()).review(1, "ADA/USDT", 0, LONG)
+
+
+def test_drift_without_threshold_only_requests_retraining() -> None:
+    """By default (psi_threshold None) a PSI of 0.3 raises a retrain request but no veto."""
+    votes, ensemble, labels = skill_inputs()
+    drift = np.full(60, 0.05)
+    drift[45] = 0.3
+    supervisor = ModelSupervisor(skill_settings())
+    supervisor.attach(
+        "XRP/USDT", supervise(votes, ensemble, labels, 1, skill_settings(), drift=drift)
+    )
+    verdict = supervisor.review(2, "XRP/USDT", 45, LONG)
+    assert "feature PSI" not in verdict.reason
+    assert len(supervisor.retrain_requests) == 1
+    assert supervisor.retrain_requests[0].model == "ensemble"
