@@ -201,6 +201,26 @@ class ModelSettings(_Section):
         return self
 
 
+# Walk-forward windows per timeframe, used for the fields a user leaves unset. ModelSettings'
+# own defaults suit 1h candles (4000 candles is about 5.5 months of training, refit monthly);
+# shorter candles keep the spans in time sensible: at 5m, 30 days of training refit weekly.
+MODEL_TIMEFRAME_PRESETS: dict[str, dict[str, int]] = {
+    "1m": {"horizon": 30, "train_window": 20_160, "retrain_every": 10_080},
+    "5m": {"horizon": 12, "train_window": 8640, "retrain_every": 2016},
+    "15m": {"horizon": 8, "train_window": 5760, "retrain_every": 1344},
+    "30m": {"horizon": 6, "train_window": 4320, "retrain_every": 1344},
+}
+
+
+def model_settings_for(model: ModelSettings, timeframe: str) -> ModelSettings:
+    """Return ``model`` with the timeframe's preset for every window field left unset."""
+    preset = MODEL_TIMEFRAME_PRESETS.get(timeframe, {})
+    unset = {key: value for key, value in preset.items() if key not in model.model_fields_set}
+    if not unset:
+        return model
+    return ModelSettings(**{**model.model_dump(exclude_unset=True), **unset})
+
+
 class StrategySettings(_Section):
     name: Literal["ai", "ema-cross", "signals"] = "ai"
     fast_period: int = Field(12, ge=1, le=1000)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from quantum_trader.config import Settings
+from quantum_trader.config import Settings, model_settings_for
 from quantum_trader.engine.progress import ProgressCallback
 from quantum_trader.features.higher import build_model_features
 from quantum_trader.models.walk_forward import WalkForwardResult
@@ -48,12 +48,13 @@ def ai_pipeline_signals(
     profiles: dict[str, dict[str, SignalFrame]] = {}
     supervision = None
     model = None
-    if settings.model.mode is not Mode.OFF:
-        strategy = AIStrategy(settings.model, settings.data.timeframe, progress=progress)
+    model_settings = model_settings_for(settings.model, settings.data.timeframe)
+    if model_settings.mode is not Mode.OFF:
+        strategy = AIStrategy(model_settings, settings.data.timeframe, progress=progress)
         profiles[ML_ENSEMBLE] = strategy.generate(candles)
         model = strategy.result
         if model is not None and settings.supervisor.mode is not Mode.OFF:
-            supervision = _supervision(settings, candles, model)
+            supervision = _supervision(settings, model_settings.horizon, candles, model)
     rules = settings.strategy
     profiles[TREND_FOLLOWING] = EmaCrossStrategy(
         fast=rules.fast_period,
@@ -69,7 +70,10 @@ def ai_pipeline_signals(
 
 
 def _supervision(
-    settings: Settings, candles: dict[str, pd.DataFrame], model: WalkForwardResult
+    settings: Settings,
+    horizon: int,
+    candles: dict[str, pd.DataFrame],
+    model: WalkForwardResult,
 ) -> dict[str, SupervisionArrays]:
     arrays = {}
     config = settings.supervisor
@@ -83,7 +87,7 @@ def _supervision(
             model.votes[symbol],
             model.probability[symbol],
             model.labels[symbol],
-            settings.model.horizon,
+            horizon,
             config,
             drift=drift,
         )

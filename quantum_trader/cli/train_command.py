@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from quantum_trader.backtest.runner import load_market_data
-from quantum_trader.config import Settings, load_settings
+from quantum_trader.config import Settings, load_settings, model_settings_for
 from quantum_trader.errors import ConfigurationError, QuantumTraderError
 from quantum_trader.models.results import WalkForwardResult
 from quantum_trader.models.store import save_models
@@ -53,7 +53,8 @@ def _walk_forward_with_progress(settings: Settings, console: Console) -> WalkFor
         def on_fold(done: int, total: int) -> None:
             bars.update(task, completed=done, total=total)
 
-        return walk_forward_predict(candles, settings.model, settings.data.timeframe, on_fold)
+        model = model_settings_for(settings.model, settings.data.timeframe)
+        return walk_forward_predict(candles, model, settings.data.timeframe, on_fold)
 
 
 def _create_model_folder(output: Path, timeframe: str) -> Path:
