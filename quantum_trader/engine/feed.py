@@ -27,6 +27,8 @@ class SymbolSeries:
     synthetic: list[bool]
     row_at: list[int]
     step_of_row: npt.NDArray[np.int64]
+    low_array: npt.NDArray[np.float64]
+    high_array: npt.NDArray[np.float64]
 
 
 class CandleFeed:
@@ -112,6 +114,8 @@ def _build_series(
         synthetic = frame["synthetic"].to_numpy(dtype=bool)
     else:
         synthetic = np.zeros(len(frame), dtype=bool)
+    low = frame["low"].to_numpy(dtype=np.float64)
+    high = frame["high"].to_numpy(dtype=np.float64)
     return SymbolSeries(
         symbol=symbol,
         open=frame["open"].to_numpy(dtype=np.float64).tolist(),
@@ -122,6 +126,8 @@ def _build_series(
         synthetic=synthetic.tolist(),
         row_at=row_at.tolist(),
         step_of_row=step_of_row,
+        low_array=low,
+        high_array=high,
     )
 
 

@@ -16,13 +16,14 @@ do are skipped, which is what makes a backtest over hundreds of thousands of can
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from quantum_trader.core.types import ExitReason, Fill
+from quantum_trader.core.types import ExitReason, Fill, Position, PositionSide
 from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.clock import SimulatedClock
 from quantum_trader.engine.feed import CandleFeed, merge_activity
@@ -38,6 +39,26 @@ PROGRESS_EVERY = 4096
 # A closing order at the end of the data fills on a flat pseudo-candle at the last close;
 # an unbounded volume makes its market-impact share zero.
 _END_OF_DATA_VOLUME = 1e30
+
+
+_QUIET_CHUNK = 512
+
+
+def _exit_levels(position: Position) -> tuple[float, float]:
+    """Return the prices at or below which, and at or above which, an exit may trigger.
+
+    A long's stop and liquidation trigger on the way down and its target on the way up; a
+    short's the other way round.
+    """
+    adverse = [p for p in (position.stop_price, position.liquidation_price) if p is not None]
+    target = position.take_profit_price
+    if position.side is PositionSide.LONG:
+        below = max((p for p in adverse if p > 0), default=-math.inf)
+        above = target if target is not None else math.inf
+    else:
+        below = target if target is not None else -math.inf
+        above = min((p for p in adverse if p > 0), default=math.inf)
+    return below, above
 
 
 @dataclass
@@ -76,6 +97,10 @@ class TradingKernel:
         self._equity: list[float] = []
         self.funding_missing = 0
         self._engaged: set[str] = set()
+        self._symbols = tuple(feed.series)
+        # Per symbol with a position: the first row that may trigger its exits (see
+        # _plan_quiet_rows); rows before it only mark the position.
+        self._quiet_until: dict[str, int] = {}
         self._schedule = feed.signal_schedule(merge_activity(pipeline.profiles))
         self._next_signal = 0
         self._last_close = pipeline.last_close
@@ -104,7 +129,19 @@ class TradingKernel:
         if self.funding is not None and exchange.positions:
             self._apply_funding(step, time_ns)
         if self._engaged:
-            for symbol in tuple(self._engaged):
+            # Feed order, not set order: symbols share the cash, so the order of fills within
+            # one step must not depend on string hashing, which differs between processes.
+            engaged = self._engaged
+            for symbol in self._symbols:
+                if symbol not in engaged:
+                    continue
+                quiet_until = self._quiet_until.get(symbol)
+                if quiet_until is not None:
+                    series = self.feed.series[symbol]
+                    row = series.row_at[step]
+                    if 0 <= row < quiet_until:
+                        self._last_close[symbol] = series.close[row]
+                        continue
                 self._process_candle(symbol, step, time_ns)
         equity = exchange.equity(self._last_close) if exchange.positions else exchange.cash
         self._equity.append(equity)
@@ -122,6 +159,7 @@ class TradingKernel:
             symbol, row = schedule.symbols[index], schedule.rows[index]
             self._last_close[symbol] = self.feed.series[symbol].close[row]
             self.pipeline.on_signal(symbol, row, time_ns, step, equity)
+            self._quiet_until.pop(symbol, None)
             if exchange.has_activity(symbol):
                 self._engaged.add(symbol)
             index += 1
@@ -176,6 +214,35 @@ class TradingKernel:
             self._publish_fills(fills)
         if not self.exchange.has_activity(symbol):
             self._engaged.discard(symbol)
+            self._quiet_until.pop(symbol, None)
+        elif self.skip_quiet:
+            self._plan_quiet_rows(symbol, row)
+
+    def _plan_quiet_rows(self, symbol: str, row: int) -> None:
+        """Find the next candle that can touch the position's stop, target or liquidation.
+
+        Until that row nothing can fill (no open order, no level in range), so the kernel only
+        marks the position. Any candle whose range reaches a level is processed in full.
+        """
+        position = self.exchange.positions.get(symbol)
+        if position is None or self.exchange.open_orders(symbol):
+            self._quiet_until.pop(symbol, None)
+            return
+        below, above = _exit_levels(position)
+        series = self.feed.series[symbol]
+        start = row + 1
+        total = len(series.close)
+        while start < total:
+            end = min(start + _QUIET_CHUNK, total)
+            touched = (series.low_array[start:end] <= below) | (
+                series.high_array[start:end] >= above
+            )
+            hits = np.flatnonzero(touched)
+            if len(hits):
+                self._quiet_until[symbol] = start + int(hits[0])
+                return
+            start = end
+        self._quiet_until[symbol] = total
 
     def _apply_funding(self, step: int, time_ns: int) -> None:
         assert self.funding is not None
@@ -235,6 +302,7 @@ class TradingKernel:
         self.pipeline.on_reset(time_ns, trip.reason, hours)
 
     def _engage_all_active(self) -> None:
+        self._quiet_until.clear()
         for symbol in self.feed.series:
             if self.exchange.has_activity(symbol):
                 self._engaged.add(symbol)

@@ -199,3 +199,45 @@ def test_quiet_skipping_matches_step_by_step(reset_hours: float | None, min_trad
     assert fast.trades == slow.trades
     assert fast.decisions == slow.decisions
     assert fast.equity.equals(slow.equity)
+
+
+def test_quiet_rows_match_step_by_step_on_5m() -> None:
+    """Skipping candles that cannot reach a stop or target changes no trade on real 5m data."""
+    settings = load_settings(
+        overrides={
+            "data": {
+                "timeframe": "5m",
+                "symbols": ("BTC/USDT", "SOL/USDT"),
+                "end": "2025-03-01",
+            },
+            "strategy": {"name": "ema-cross", "fast_period": 12, "slow_period": 26},
+            "emergency_stop": {"backtest_reset_hours": 24},
+        }
+    )
+    candles = load_market_data(settings).candles
+    signals = build_strategy(settings, None).generate(candles)
+    fast = simulate(settings, candles, signals)
+    slow = simulate(settings, candles, signals, skip_quiet=False)
+    assert len(fast.trades) > 200
+    assert fast.trades == slow.trades
+    assert fast.fills == slow.fills
+    assert fast.equity.equals(slow.equity)
+
+
+def test_simultaneous_entries_fill_in_symbol_order() -> None:
+    """Two entries compete for cash on one candle: the first symbol of the run fills in full.
+
+    Capital 10000 and a 6000 stake each: BTC/USDT buys 60 at 100, and ETH/USDT gets what the
+    remaining 4000 buys at 100, floored to its 0.0001 step: 40 units.
+    """
+    rows = [(100.0, 100.0, 100.0, 100.0)] * 4
+    frames = {"BTC/USDT": _candles("2024-01-01", "1h", rows)}
+    frames["ETH/USDT"] = _candles("2024-01-01", "1h", rows)
+    settings = _settings(
+        "1h", risk={"sizing": "stake", "stake_amount": 6000.0, "max_position_share": 1.0}
+    )
+    signals = {symbol: _long_at(4, [0], stop_pct=0.05) for symbol in frames}
+    result = simulate(settings, frames, signals)
+    entries = {f.symbol: f.quantity for f in result.fills if f.tag.startswith("entry")}
+    assert entries["BTC/USDT"] == 60.0
+    assert entries["ETH/USDT"] == 40.0
