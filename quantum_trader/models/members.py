@@ -260,6 +260,33 @@ class LinearMember(_SklearnStyleMember):
     ) -> None:
         self.estimator.fit(X, y, logistic__sample_weight=weight)
 
+    def predict_proba(
+        self,
+        X: npt.ArrayLike,  # noqa: N803
+    ) -> FloatArray:
+        """Apply the fitted imputer, scaler and logistic model directly with numpy.
+
+        The same arithmetic as the scikit-learn pipeline, without its per-call input checks,
+        which cost about ten times the computation on large matrices.
+        """
+        if self.constant is not None or self.estimator is None:
+            return super().predict_proba(X)
+        imputer = self.estimator.named_steps["impute"]
+        scaler = self.estimator.named_steps["scale"]
+        logistic = self.estimator.named_steps["logistic"]
+        # float32 in place, as the pipeline computes on float32 input; new large temporaries
+        # cost more in page faults than the arithmetic itself.
+        features = np.array(X, dtype=np.float32)
+        missing = np.isnan(features)
+        if missing.any():
+            medians = np.broadcast_to(imputer.statistics_.astype(np.float32), features.shape)
+            np.copyto(features, medians, where=missing)
+        features -= scaler.mean_.astype(np.float32)
+        features /= scaler.scale_.astype(np.float32)
+        logit = features @ logistic.coef_[0].astype(np.float32)
+        logit = logit.astype(np.float64) + float(logistic.intercept_[0])
+        return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float64)
+
 
 class XGBoostMember(_SklearnStyleMember):
     """Gradient-boosted trees (XGBoost, histogram method); needs the ``xgboost-cpu`` package."""

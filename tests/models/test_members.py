@@ -119,3 +119,18 @@ def test_early_stopping_ignored_without_validation() -> None:
 def test_invalid_early_stopping_rejected() -> None:
     with pytest.raises(ConfigurationError, match="early_stopping_rounds=0"):
         make_member("xgboost", seed=1, early_stopping_rounds=0)
+
+
+def test_linear_fast_predict_matches_pipeline() -> None:
+    """The numpy path gives the pipeline's probabilities, within float32 rounding.
+
+    The pipeline computes in the input's float32; the numpy path in float64.
+    """
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(400, 5)).astype(np.float32)
+    features[::7, 2] = np.nan
+    labels = (features[:, 0] + 0.5 * rng.normal(size=400) > 0).astype(np.int64)
+    member = LinearMember(seed=1)
+    member.fit(features, labels)
+    expected = member.estimator.predict_proba(features)[:, 1]
+    assert np.allclose(member.predict_proba(features), expected, rtol=0, atol=1e-6)
