@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -296,14 +295,6 @@ def test_settings_reject_min_samples_above_window() -> None:
 def test_supervise_rejects_mismatched_lengths() -> None:
     with pytest.raises(ConfigurationError, match="one value per candle row"):
         supervise({"linear": np.zeros(5)}, np.zeros(6), np.zeros(6), 1, settings())
-
-
-def test_supervise_fast_on_five_long_symbols() -> None:
-    inputs = [random_inputs(120_000, seed) for seed in range(5)]
-    started = time.perf_counter()
-    for votes, ensemble, labels in inputs:
-        supervise(votes, ensemble, labels, 4, settings())
-    assert time.perf_counter() - started < 2.0
 
 
 # --- the subsystem ---------------------------------------------------------------------------
