@@ -24,6 +24,17 @@ class Mode(StrEnum):
     ENFORCED = "enforced"
 
 
+class Health(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+# A heartbeat older than this many seconds makes a running subsystem degraded.
+DEFAULT_MAX_HEARTBEAT_AGE = 60.0
+
+
 class Subsystem:
     """Base class: name, short name, mode, cadence in candles, decision counters, heartbeat.
 
@@ -47,6 +58,9 @@ class Subsystem:
         self.vetoed = 0
         self.last_heartbeat: float | None = None
         self.last_decision: Decision | None = None
+        self.running = False
+        self.last_error: str | None = None
+        self.errors = 0
 
     @property
     def active(self) -> bool:
@@ -58,6 +72,34 @@ class Subsystem:
 
     def heartbeat(self) -> None:
         self.last_heartbeat = time.time()
+
+    def start(self) -> None:
+        """Mark the subsystem running and beat once; subclasses extend this with their setup."""
+        self.running = True
+        self.last_error = None
+        self.heartbeat()
+
+    def stop(self) -> None:
+        self.running = False
+
+    def fail(self, error: BaseException | str) -> None:
+        """Record a failure: the subsystem stops running until it is started again."""
+        self.running = False
+        self.errors += 1
+        self.last_error = str(error)
+
+    def health(
+        self, now: float | None = None, max_age: float = DEFAULT_MAX_HEARTBEAT_AGE
+    ) -> Health:
+        """Return healthy only while running with a heartbeat younger than ``max_age`` seconds."""
+        if self.last_error is not None and not self.running:
+            return Health.FAILED
+        if not self.running:
+            return Health.STOPPED
+        if self.last_heartbeat is None:
+            return Health.DEGRADED
+        age = (time.time() if now is None else now) - self.last_heartbeat
+        return Health.HEALTHY if age <= max_age else Health.DEGRADED
 
     def record(
         self,
