@@ -61,6 +61,9 @@ class ExitReason(StrEnum):
     LIQUIDATION = "liquidation"
     EMERGENCY_STOP = "emergency_stop"
     END_OF_DATA = "end_of_data"
+    POSITION_EXIT = "position_exit"
+    POSITION_REDUCE = "position_reduce"
+    PARTIAL_TAKE_PROFIT = "partial_take_profit"
 
 
 @dataclass(slots=True)

@@ -17,6 +17,8 @@ class Action(StrEnum):
     SUBMIT = "submit"
     # A subsystem switched its own policy, such as MSC AI's risk mode or active strategy set.
     MODE_CHANGE = "mode_change"
+    # Self-Healing restarted a failed subsystem.
+    RESTART = "restart"
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.clock import SimulatedClock
 from quantum_trader.engine.feed import CandleFeed, merge_activity
 from quantum_trader.engine.pipeline import DecisionPipeline
+from quantum_trader.engine.position_manager import PositionManager
 from quantum_trader.exchange.simulated import SimulatedExchange
 from quantum_trader.subsystems.emergency_stop import EmergencyStop
 
@@ -153,6 +154,9 @@ class TradingKernel:
         if trip is not None:
             self.pipeline.on_trip(trip, time_ns)
             self._engage_all_active()
+        manager = self.pipeline.position_manager
+        if manager is not None and exchange.positions and step % manager.cadence == 0:
+            self._manage_positions(manager, step, time_ns, equity)
         schedule = self._schedule
         index = self._next_signal
         while index < len(schedule.steps) and schedule.steps[index] == step:
@@ -290,6 +294,14 @@ class TradingKernel:
         if trip is not None:
             self.pipeline.on_trip(trip, last_time)
         return end
+
+    def _manage_positions(
+        self, manager: PositionManager, step: int, time_ns: int, equity: float
+    ) -> None:
+        manager.forget_closed()
+        for symbol in manager.manage(step, time_ns, equity, self.pipeline):
+            self._quiet_until.pop(symbol, None)
+            self._engaged.add(symbol)
 
     def _maybe_reset(self, time_ns: int) -> None:
         """Lift a trip ``reset_after_ns`` after it happened, standing in for an operator."""

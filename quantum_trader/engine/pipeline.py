@@ -26,6 +26,7 @@ from quantum_trader.core.types import (
 from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.decisions import Action, Decision, DecisionLog
 from quantum_trader.engine.feed import CandleFeed
+from quantum_trader.engine.position_manager import PositionManager
 from quantum_trader.engine.selection import SelectionLayer
 from quantum_trader.exchange.markets import MarketRules
 from quantum_trader.exchange.simulated import SimulatedExchange
@@ -59,6 +60,7 @@ class DecisionPipeline:
         bus: EventBus,
         flatten_on_trip: bool,
         selection: SelectionLayer | None = None,
+        position_manager: PositionManager | None = None,
     ) -> None:
         self.exchange = exchange
         self.sizing = sizing
@@ -69,6 +71,7 @@ class DecisionPipeline:
         # Profile name -> symbol -> signals, in priority order for candidates on one candle.
         self.profiles = profiles
         self.selection = selection
+        self.position_manager = position_manager
         self.atr = atr
         self.feed = feed
         self.risk = risk
@@ -179,6 +182,46 @@ class DecisionPipeline:
         if self.flatten_on_trip:
             for symbol in list(self.exchange.positions):
                 self.submit_close(symbol, time_ns, ExitReason.EMERGENCY_STOP)
+
+    def submit_reduce(
+        self, symbol: str, quantity: float, time_ns: int, reason: ExitReason
+    ) -> Order | None:
+        """Close ``quantity`` of a position with a reduce-only market order."""
+        position = self.exchange.positions.get(symbol)
+        if position is None or self._has_pending_close(symbol) or quantity <= 0:
+            return None
+        side = OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY
+        order = Order(
+            client_order_id=self._next_id(reason.value, symbol, time_ns),
+            symbol=symbol,
+            side=side,
+            type=OrderType.MARKET,
+            quantity=min(quantity, position.quantity),
+            created_ns=time_ns,
+            reduce_only=True,
+            tag=reason.value,
+        )
+        return self._submit(order, time_ns, self.last_close.get(symbol, position.entry_price))
+
+    def submit_add(self, symbol: str, quantity: float, time_ns: int) -> Order | None:
+        """Add ``quantity`` on the side of an open position (a scale-in), as a market order."""
+        position = self.exchange.positions.get(symbol)
+        if position is None or self._has_pending_entry(symbol) or quantity <= 0:
+            return None
+        order = Order(
+            client_order_id=self._next_id("scale-in", symbol, time_ns),
+            symbol=symbol,
+            side=OrderSide.BUY if position.side is PositionSide.LONG else OrderSide.SELL,
+            type=OrderType.MARKET,
+            quantity=quantity,
+            created_ns=time_ns,
+            tag="scale_in",
+            leverage=position.leverage,
+        )
+        return self._submit(order, time_ns, self.last_close.get(symbol, position.entry_price))
+
+    def allows_additions(self) -> bool:
+        return self.emergency_stop.allows_entries()
 
     def on_reset(self, time_ns: int, trip_reason: str, hours: float) -> None:
         reason = f"reset {hours:g} h after the {trip_reason} trip (backtest_reset_hours)"
@@ -293,6 +336,8 @@ class DecisionPipeline:
         if accepted.reject_reason is not None:
             return False
         self._position_profile[symbol] = profile
+        if self.position_manager is not None:
+            self.position_manager.note_entry(symbol, result.stop_distance)
         return True
 
     def _submit(self, order: Order, time_ns: int, reference_price: float) -> Order:
