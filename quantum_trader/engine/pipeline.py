@@ -24,15 +24,21 @@ from quantum_trader.core.types import (
     PositionSide,
 )
 from quantum_trader.engine.bus import EventBus
-from quantum_trader.engine.decisions import Action, Decision, DecisionLog
+from quantum_trader.engine.decisions import Action, DecisionLog
 from quantum_trader.engine.feed import CandleFeed
+from quantum_trader.engine.order_desk import OrderDesk
+from quantum_trader.engine.oversight import OversightLayer
 from quantum_trader.engine.position_manager import PositionManager
 from quantum_trader.engine.selection import SelectionLayer
 from quantum_trader.exchange.markets import MarketRules
 from quantum_trader.exchange.simulated import SimulatedExchange
 from quantum_trader.strategies.base import SignalFrame
 from quantum_trader.subsystems.emergency_stop import EmergencyStop, TripEvent
-from quantum_trader.subsystems.sizing import SizingDecision, TradingMathematician
+from quantum_trader.subsystems.sizing import (
+    MAX_RISK_SCALE,
+    SizingDecision,
+    TradingMathematician,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ STRATEGY = "Strategy"
 PORTFOLIO_LIMIT = "Position limit"
 
 
-class DecisionPipeline:
+class DecisionPipeline(OrderDesk):
     """Turns signals into orders through sizing, position limits and the emergency stop."""
 
     def __init__(
@@ -61,6 +67,7 @@ class DecisionPipeline:
         flatten_on_trip: bool,
         selection: SelectionLayer | None = None,
         position_manager: PositionManager | None = None,
+        oversight: OversightLayer | None = None,
     ) -> None:
         self.exchange = exchange
         self.sizing = sizing
@@ -72,6 +79,7 @@ class DecisionPipeline:
         self.profiles = profiles
         self.selection = selection
         self.position_manager = position_manager
+        self.oversight = oversight
         self.atr = atr
         self.feed = feed
         self.risk = risk
@@ -161,6 +169,24 @@ class DecisionPipeline:
             if not admission.admitted:
                 return False
             risk_scale = admission.risk_scale
+        if self.oversight is not None:
+            verdict = self.oversight.admit(
+                step=step,
+                time_ns=time_ns,
+                symbol=symbol,
+                confidence=numbers["confidence"],
+                trades=self.exchange.trades,
+                open_positions=len(self.exchange.positions),
+                equity_peak=self.equity_peak,
+                equity=equity,
+            )
+            if not verdict.admitted:
+                return False
+            risk_scale = min(risk_scale * verdict.risk_scale, MAX_RISK_SCALE)
+        if risk_scale <= 0:
+            reason = f"{side.name.lower()} entry dropped: the combined risk scale is 0"
+            self._record(time_ns, symbol, STRATEGY, Action.REJECT, reason, {})
+            return False
         if not self._fits_position_limit(symbol, time_ns):
             return False
         return self._size_and_submit(symbol, row, side, time_ns, equity, profile, risk_scale)
@@ -183,66 +209,12 @@ class DecisionPipeline:
             for symbol in list(self.exchange.positions):
                 self.submit_close(symbol, time_ns, ExitReason.EMERGENCY_STOP)
 
-    def submit_reduce(
-        self, symbol: str, quantity: float, time_ns: int, reason: ExitReason
-    ) -> Order | None:
-        """Close ``quantity`` of a position with a reduce-only market order."""
-        position = self.exchange.positions.get(symbol)
-        if position is None or self._has_pending_close(symbol) or quantity <= 0:
-            return None
-        side = OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY
-        order = Order(
-            client_order_id=self._next_id(reason.value, symbol, time_ns),
-            symbol=symbol,
-            side=side,
-            type=OrderType.MARKET,
-            quantity=min(quantity, position.quantity),
-            created_ns=time_ns,
-            reduce_only=True,
-            tag=reason.value,
-        )
-        return self._submit(order, time_ns, self.last_close.get(symbol, position.entry_price))
-
-    def submit_add(self, symbol: str, quantity: float, time_ns: int) -> Order | None:
-        """Add ``quantity`` on the side of an open position (a scale-in), as a market order."""
-        position = self.exchange.positions.get(symbol)
-        if position is None or self._has_pending_entry(symbol) or quantity <= 0:
-            return None
-        order = Order(
-            client_order_id=self._next_id("scale-in", symbol, time_ns),
-            symbol=symbol,
-            side=OrderSide.BUY if position.side is PositionSide.LONG else OrderSide.SELL,
-            type=OrderType.MARKET,
-            quantity=quantity,
-            created_ns=time_ns,
-            tag="scale_in",
-            leverage=position.leverage,
-        )
-        return self._submit(order, time_ns, self.last_close.get(symbol, position.entry_price))
-
     def allows_additions(self) -> bool:
         return self.emergency_stop.allows_entries()
 
     def on_reset(self, time_ns: int, trip_reason: str, hours: float) -> None:
         reason = f"reset {hours:g} h after the {trip_reason} trip (backtest_reset_hours)"
         self._record(time_ns, "*", ESS, Action.RESET, reason, {"hours": hours})
-
-    def submit_close(self, symbol: str, time_ns: int, reason: ExitReason) -> Order | None:
-        position = self.exchange.positions.get(symbol)
-        if position is None or self._has_pending_close(symbol):
-            return None
-        side = OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY
-        order = Order(
-            client_order_id=self._next_id(reason.value, symbol, time_ns),
-            symbol=symbol,
-            side=side,
-            type=OrderType.MARKET,
-            quantity=position.quantity,
-            created_ns=time_ns,
-            reduce_only=True,
-            tag=reason.value,
-        )
-        return self._submit(order, time_ns, self.last_close.get(symbol, position.entry_price))
 
     def _maybe_exit(
         self, symbol: str, position: Position, entry: int, exit_signal: bool, time_ns: int
@@ -339,52 +311,6 @@ class DecisionPipeline:
         if self.position_manager is not None:
             self.position_manager.note_entry(symbol, result.stop_distance)
         return True
-
-    def _submit(self, order: Order, time_ns: int, reference_price: float) -> Order:
-        accepted = self.exchange.submit_order(order, time_ns, reference_price=reference_price)
-        if accepted.reject_reason is not None:
-            self._record(
-                time_ns,
-                order.symbol,
-                "Exchange",
-                Action.REJECT,
-                accepted.reject_reason,
-                {
-                    "quantity": order.quantity,
-                },
-            )
-        if self.bus.has_subscribers("order"):
-            self.bus.publish("order", accepted)
-        return accepted
-
-    def _available_cash(self) -> float:
-        return self.exchange.cash - self.exchange.used_margin()
-
-    def _has_pending_entry(self, symbol: str) -> bool:
-        return any(not o.reduce_only for o in self.exchange.open_orders(symbol))
-
-    def _has_pending_close(self, symbol: str) -> bool:
-        return any(
-            o.reduce_only and o.type is OrderType.MARKET for o in self.exchange.open_orders(symbol)
-        )
-
-    def _next_id(self, tag: str, symbol: str, time_ns: int) -> str:
-        self._sequence += 1
-        return f"qt-{tag}-{symbol.replace('/', '').replace(':', '')}-{time_ns}-{self._sequence}"
-
-    def _record(
-        self,
-        time_ns: int,
-        symbol: str,
-        subsystem: str,
-        action: Action,
-        reason: str,
-        numbers: dict[str, float],
-    ) -> None:
-        decision = Decision(time_ns, symbol, subsystem, action, reason, numbers)
-        self.log.record(decision)
-        if self.bus.has_subscribers("decision"):
-            self.bus.publish("decision", decision)
 
 
 def _optional(values: npt.NDArray[np.float64] | None, row: int) -> float | None:

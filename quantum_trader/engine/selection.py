@@ -191,7 +191,7 @@ class SelectionLayer:
         if step - self._meta_step < self.meta.cadence:
             return
         try:
-            regime = self._regime(step)
+            regime = self.regime(step)
         except SkipCycle:
             return  # the regime indicators are still warming up; keep the last decision
         self._meta_step = step
@@ -207,7 +207,34 @@ class SelectionLayer:
             by_profile.setdefault(trade.entry_tag.removeprefix("entry:"), []).append(trade)
         self.meta.update(time_ns, account, regime, by_profile)
 
-    def _regime(self, step: int) -> str:
+    def tradable_symbols(self) -> frozenset[str]:
+        """Return the symbols of the last universe selection, or every symbol before one."""
+        selection = self.universe.selection
+        if not self.universe.active or selection is None:
+            return frozenset(self.stats)
+        return selection.tradable
+
+    def mean_volatility(self, step: int) -> float:
+        values = []
+        for symbol, stats in self.stats.items():
+            row = self._row_at(symbol, step)
+            if row >= 0:
+                values.append(float(stats.volatility[row]))
+        finite = [v for v in values if math.isfinite(v)]
+        return float(np.mean(finite)) if finite else math.nan
+
+    def ensemble_hit_rates(self, step: int) -> list[float]:
+        """Return the ensemble's rolling hit rate per symbol at ``step`` (supervised runs only)."""
+        if not self._has_supervision:
+            return []
+        rates = []
+        for symbol in self.stats:
+            row = self._row_at(symbol, step)
+            if row >= 0:
+                rates.append(float(self.supervisor.arrays(symbol).hit_rate["ensemble"][row]))
+        return rates
+
+    def regime(self, step: int) -> str:
         """Classify the market from the mean efficiency and volatility across symbols."""
         efficiencies, volatilities = [], []
         for symbol, stats in self.stats.items():
