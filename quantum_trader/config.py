@@ -20,9 +20,16 @@ from quantum_trader.core.types import MarketType
 from quantum_trader.data.timeframes import TIMEFRAMES
 from quantum_trader.errors import ConfigurationError
 from quantum_trader.subsystems.base import Mode
+from quantum_trader.subsystems.execution_types import ExecutionSettings
 from quantum_trader.subsystems.meta_strategy import MetaSettings
 from quantum_trader.subsystems.model_health import SupervisorSettings
 from quantum_trader.subsystems.opportunity_ranker import RankerSettings
+from quantum_trader.subsystems.orchestrator import PolicySettings
+from quantum_trader.subsystems.portfolio_balancer import BalancerSettings
+from quantum_trader.subsystems.position_intelligence import PositionSettings
+from quantum_trader.subsystems.profit_amplification import AmplifierSettings
+from quantum_trader.subsystems.self_healing import HealingSettings
+from quantum_trader.subsystems.supervisor_os import HfosSettings
 from quantum_trader.subsystems.universe import UniverseSettings
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "BNB/USDT")
@@ -86,7 +93,11 @@ class ExchangeSettings(_Section):
 class RiskSettings(_Section):
     """Trading Mathematician settings."""
 
-    sizing: Literal["risk", "stake"] = "risk"
+    sizing: Literal["risk", "stake", "volatility", "kelly"] = Field(
+        "risk",
+        description="risk: fixed share of equity at risk; stake: fixed quote amount; volatility: "
+        "risk share scaled by target / realised volatility; kelly: capped fractional Kelly.",
+    )
     risk_per_trade: float = Field(0.01, gt=0, le=0.05, description="Share of equity at risk.")
     stake_amount: float | None = Field(None, gt=0, description="Quote amount per trade (stake).")
     atr_period: int = Field(14, ge=2, le=500)
@@ -100,9 +111,45 @@ class RiskSettings(_Section):
         0.5, ge=0, le=10, description="Liquidation must lie this many stop distances past the stop."
     )
     max_open_positions: int = Field(5, ge=1, le=200)
+    # NOTE: a good target depends on the timeframe: the per-candle volatility of large crypto
+    # markets is roughly 0.2% on 5m and 0.7% on 1h candles (an estimate), so set it per timeframe.
+    target_volatility: float = Field(
+        0.005,
+        gt=0,
+        lt=1,
+        description="Volatility sizing: per-candle standard deviation of log returns at which "
+        "the risk share is exactly risk_per_trade.",
+    )
+    volatility_min_scale: float = Field(
+        0.25, gt=0, le=1, description="Volatility sizing: lowest multiple of risk_per_trade."
+    )
+    volatility_max_scale: float = Field(
+        1.5, ge=1, le=3, description="Volatility sizing: highest multiple of risk_per_trade."
+    )
+    kelly_fraction: float = Field(
+        0.25, gt=0, le=1, description="Kelly sizing: share of the full Kelly fraction used."
+    )
+    kelly_window: int = Field(
+        100, ge=2, le=10_000, description="Kelly sizing: closed trades the estimate reads."
+    )
+    kelly_min_trades: int = Field(
+        30,
+        ge=2,
+        le=10_000,
+        description="Kelly sizing: closed trades needed before Kelly replaces risk_per_trade.",
+    )
+    max_kelly_risk: float = Field(
+        0.01, gt=0, le=0.05, description="Kelly sizing: cap on the share of equity at risk."
+    )
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> RiskSettings:
+        if self.kelly_min_trades > self.kelly_window:
+            raise ValueError(
+                f"risk.kelly_min_trades={self.kelly_min_trades} is above "
+                f"risk.kelly_window={self.kelly_window}; the window could never hold enough "
+                "trades, so raise kelly_window or lower kelly_min_trades"
+            )
         if self.leverage > self.max_leverage:
             raise ValueError(
                 f"risk.leverage={self.leverage} is above risk.max_leverage={self.max_leverage}; "
@@ -131,6 +178,43 @@ class EmergencyStopSettings(_Section):
             "None keeps the trip latched to the end of the run, as in live trading."
         ),
     )
+    reduce_on_trip: bool = Field(
+        False,
+        description="Without flatten_on_trip: after a trip let reduce-only orders through "
+        "(state 'reducing'); false blocks every new order (state 'halted').",
+    )
+    stop_loss_burst_count: int | None = Field(
+        4, ge=2, le=1000, description="Stop-loss exits within the burst window that trip; None=off."
+    )
+    stop_loss_burst_hours: float = Field(
+        6.0, gt=0, le=24 * 30, description="Window of the stop-loss burst, in hours."
+    )
+    max_error_rate: float | None = Field(
+        0.3, gt=0, le=1, description="Share of failed order attempts that trips; None=off."
+    )
+    error_window: int = Field(
+        20, ge=1, le=10_000, description="Latest order attempts the error share is taken over."
+    )
+    min_error_attempts: int = Field(
+        10, ge=1, le=10_000, description="Attempts needed before the error share can trip."
+    )
+    max_data_age_seconds: float | None = Field(
+        900.0,
+        gt=0,
+        le=7 * 86_400,
+        description="Live only: trip when the newest candle opened longer ago than this; "
+        "None=off. Must exceed one candle length plus the feed's delay.",
+    )
+
+    @model_validator(mode="after")
+    def _check_error_window(self) -> EmergencyStopSettings:
+        if self.min_error_attempts > self.error_window:
+            raise ValueError(
+                f"emergency_stop.min_error_attempts={self.min_error_attempts} is above "
+                f"emergency_stop.error_window={self.error_window}, so the error share could "
+                "never trip; lower min_error_attempts or raise error_window"
+            )
+        return self
 
 
 class ModelSettings(_Section):
@@ -268,6 +352,13 @@ class Settings(BaseSettings):
     ranker: RankerSettings = RankerSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     meta: MetaSettings = MetaSettings()
+    policy: PolicySettings = PolicySettings()
+    hfos: HfosSettings = HfosSettings()
+    balancer: BalancerSettings = BalancerSettings()
+    positions: PositionSettings = PositionSettings()
+    amplifier: AmplifierSettings = AmplifierSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    healing: HealingSettings = HealingSettings()
 
     @model_validator(mode="after")
     def _check_market_type(self) -> Settings:

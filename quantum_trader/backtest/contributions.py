@@ -23,7 +23,20 @@ SWITCHES: tuple[tuple[str, str], ...] = (
     ("Universe OS", "universe"),
     ("OpportunityRanker", "ranker"),
     ("MSC AI", "meta"),
+    ("AI-HFOS", "hfos"),
+    ("Orchestrator Policy", "policy"),
+    ("Trading Mathematician", "risk"),
+    ("PBA", "balancer"),
+    ("ESS", "emergency_stop"),
+    ("AELM", "execution"),
+    ("PIL", "positions"),
+    ("PAL", "amplifier"),
+    ("Self-Healing", "healing"),
 )
+# The Trading Mathematician and the ESS cannot be switched off (every order needs a size, and the
+# last gate never leaves). Their ablation replaces them with the naive alternative instead: a
+# fixed stake of max_position_share of the starting capital, and an ESS whose limits never trip.
+ALWAYS_ON = {"risk", "emergency_stop"}
 
 Simulation = Callable[[Settings, SignalSet], BacktestResult]
 
@@ -39,8 +52,21 @@ def headline(result: BacktestResult) -> tuple[float, float]:
 
 
 def switched_off(settings: Settings, section: str) -> Settings:
+    """Return the settings of the ablation run without the subsystem of ``section``."""
+    if section == "risk":
+        stake = settings.backtest.initial_capital * settings.risk.max_position_share
+        update: dict[str, object] = {"sizing": "stake", "stake_amount": stake}
+    elif section == "emergency_stop":
+        update = {
+            "max_daily_loss": 0.99,
+            "max_drawdown": 0.99,
+            "stop_loss_burst_count": None,
+            "max_error_rate": None,
+        }
+    else:
+        update = {"mode": Mode.OFF}
     config = getattr(settings, section)
-    return settings.model_copy(update={section: config.model_copy(update={"mode": Mode.OFF})})
+    return settings.model_copy(update={section: config.model_copy(update=update)})
 
 
 def ablation_signals(signals: SignalSet, section: str) -> SignalSet:
@@ -62,7 +88,7 @@ def contributions(
     counters = {row["subsystem"]: row for row in base.subsystems}
     rows: list[dict[str, Any]] = []
     for name, section in SWITCHES:
-        mode = getattr(settings, section).mode
+        mode = Mode.ENFORCED if section in ALWAYS_ON else getattr(settings, section).mode
         row: dict[str, Any] = {"subsystem": name, "mode": mode.value, "seen": 0, "changed": 0}
         row["vetoed"] = 0
         row.update({k: v for k, v in counters.get(name, {}).items() if k != "subsystem"})

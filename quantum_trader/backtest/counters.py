@@ -70,3 +70,30 @@ def subsystem_counters(
         }
     )
     return rows
+
+
+def pipeline_counters(status: list[dict[str, Any]], orders: list[Order]) -> list[dict[str, Any]]:
+    """Counters of the fourteen registered subsystems, in pipeline order.
+
+    The AI Trading Engine's ``changed`` counts the positions its candidates opened; every other
+    row is the subsystem's own count of candidates seen, changed and vetoed.
+    """
+    ml_entries = sum(
+        1 for o in orders if o.tag == f"entry:{ML_ENSEMBLE}" and o.status is OrderStatus.FILLED
+    )
+    rows = []
+    for row in status:
+        counters = dict(row["counters"])
+        if row["short_name"] == "AI Trading Engine":
+            counters["changed"] = ml_entries
+        rows.append(
+            {
+                "subsystem": row["short_name"],
+                "mode": row["mode"],
+                "health": row["health"],
+                "seen": counters.get("seen", 0),
+                "changed": counters.get("changed", 0),
+                "vetoed": counters.get("vetoed", 0),
+            }
+        )
+    return rows

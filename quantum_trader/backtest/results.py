@@ -45,3 +45,5 @@ class BacktestResult:
     subsystems: list[dict[str, Any]] = field(default_factory=list)
     # The contributions table: the counters plus the ablation effect on return and drawdown.
     contributions: list[dict[str, Any]] = field(default_factory=list)
+    # The registry's status snapshot at the end of the run (AI pipeline only).
+    health: dict[str, Any] | None = None

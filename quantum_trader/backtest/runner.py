@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from quantum_trader.backtest.assembly import build_stack
 from quantum_trader.backtest.benchmark import buy_and_hold_equity
 from quantum_trader.backtest.contributions import contributions
-from quantum_trader.backtest.counters import subsystem_counters
+from quantum_trader.backtest.counters import pipeline_counters, subsystem_counters
 from quantum_trader.backtest.results import BacktestResult
 from quantum_trader.backtest.signal_set import SignalSet, ai_pipeline_signals
 from quantum_trader.config import Settings
@@ -169,17 +171,34 @@ def simulate(
         )
         for symbol, frame in candles.items()
     }
+    sizing = TradingMathematician(
+        settings.risk, settings.exchange.maintenance_margin_rate, settings.exchange.market_type
+    )
+    clock = SimulatedClock(feed.times[0])
+    stack = None
     if isinstance(signals, SignalSet):
         profiles = signals.profiles
         selection = _selection_layer(settings, candles, feed, markets, signals, log)
+        stack = build_stack(
+            settings=settings,
+            candles=candles,
+            feed=feed,
+            markets=markets,
+            signals=signals,
+            exchange=exchange,
+            atr=atr,
+            sizing=sizing,
+            emergency_stop=emergency_stop,
+            clock=clock,
+            log=log,
+            selection=selection,
+        )
     else:
         profiles = {settings.strategy.name: signals}
         selection = None
     pipeline = DecisionPipeline(
         exchange=exchange,
-        sizing=TradingMathematician(
-            settings.risk, settings.exchange.maintenance_margin_rate, settings.exchange.market_type
-        ),
+        sizing=sizing,
         emergency_stop=emergency_stop,
         markets=markets,
         profiles=profiles,
@@ -190,9 +209,14 @@ def simulate(
         bus=bus,
         flatten_on_trip=settings.emergency_stop.flatten_on_trip,
         selection=selection,
+        position_manager=stack.positions if stack else None,
+        oversight=stack.oversight if stack else None,
+        portfolio=stack.portfolio if stack else None,
+        execution=stack.execution if stack else None,
+        ai_engine=stack.ai_engine if stack else None,
     )
     kernel = TradingKernel(
-        clock=SimulatedClock(feed.times[0]),
+        clock=clock,
         bus=bus,
         feed=feed,
         exchange=exchange,
@@ -202,7 +226,14 @@ def simulate(
         reset_after_ns=_reset_after_ns(settings),
         skip_quiet=skip_quiet,
     )
+    if stack is not None:
+        stack.registry.start()
     kernel.run(progress)
+    health = None
+    if stack is not None:
+        health = stack.healing.check(time.time(), stack.registry)
+        status = [asdict(row) for row in stack.registry.status()]
+        stack.registry.stop()
     if kernel.funding_missing:
         logger.warning(
             "No funding rate was known for %d funding times; those were skipped. "
@@ -229,7 +260,11 @@ def simulate(
         fees_paid=exchange.fees_paid,
         funding_paid=exchange.funding_paid,
     )
-    result.subsystems = subsystem_counters(settings, log, exchange.orders, selection)
+    if stack is not None:
+        result.subsystems = pipeline_counters(status, exchange.orders)
+        result.health = {"subsystems": status, "healthy": bool(health and health.healthy)}
+    else:
+        result.subsystems = subsystem_counters(settings, log, exchange.orders, None)
     return result
 
 

@@ -40,14 +40,25 @@ STRATEGIES = ("ai", "ema-cross")
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
 ) -> None:
+    handler = RichHandler(console=Console(stderr=True), show_path=False)
+    if not verbose:
+        # A backtest can trip and reset the ESS many times; the summary counts the trips.
+        handler.addFilter(_QuietEmergencyStop())
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+        handlers=[handler],
     )
-    if not verbose:
-        # A backtest can trip and reset the ESS many times; the summary counts the trips.
-        logging.getLogger("quantum_trader.subsystems.emergency_stop").setLevel(logging.ERROR)
+
+
+class _QuietEmergencyStop(logging.Filter):
+    """Drop the ESS's per-trip warnings from the console; errors still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "quantum_trader.subsystems.emergency_stop"
+            and record.levelno < logging.ERROR
+        )
 
 
 def _split_symbols(symbols: str | None) -> tuple[str, ...] | None:
@@ -80,6 +91,13 @@ SUBSYSTEM_SECTIONS = {
     "universe": "universe",
     "ranker": "ranker",
     "msc": "meta",
+    "hfos": "hfos",
+    "policy": "policy",
+    "pba": "balancer",
+    "pil": "positions",
+    "pal": "amplifier",
+    "aelm": "execution",
+    "self_healing": "healing",
 }
 MODES = ("off", "observe", "advisory", "enforced")
 

@@ -154,6 +154,11 @@ class TradingKernel:
         if trip is not None:
             self.pipeline.on_trip(trip, time_ns)
             self._engage_all_active()
+        if self._engaged:
+            self.pipeline.expire_limit_orders(time_ns)
+        for symbol in self.pipeline.release_scheduled(time_ns):
+            self._quiet_until.pop(symbol, None)
+            self._engaged.add(symbol)
         manager = self.pipeline.position_manager
         if manager is not None and exchange.positions and step % manager.cadence == 0:
             self._manage_positions(manager, step, time_ns, equity)
@@ -214,7 +219,8 @@ class TradingKernel:
         )
         self._last_close[symbol] = series.close[row]
         if fills:
-            self.pipeline.on_fills()
+            if self.pipeline.on_fills(time_ns):
+                self._engage_all_active()
             self._publish_fills(fills)
         if not self.exchange.has_activity(symbol):
             self._engaged.discard(symbol)
@@ -269,6 +275,9 @@ class TradingKernel:
         pending ESS auto-reset whose time would fall inside the quiet stretch.
         """
         if self._engaged or self.exchange.positions:
+            return False
+        execution = self.pipeline.execution
+        if execution is not None and execution.scheduled:
             return False
         return self.reset_after_ns is None or self.emergency_stop.trip is None
 

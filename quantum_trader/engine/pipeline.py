@@ -26,6 +26,7 @@ from quantum_trader.core.types import (
 from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.decisions import Action, DecisionLog
 from quantum_trader.engine.feed import CandleFeed
+from quantum_trader.engine.gates import ExecutionGate, PortfolioGate
 from quantum_trader.engine.order_desk import OrderDesk
 from quantum_trader.engine.oversight import OversightLayer
 from quantum_trader.engine.position_manager import PositionManager
@@ -33,7 +34,9 @@ from quantum_trader.engine.selection import SelectionLayer
 from quantum_trader.exchange.markets import MarketRules
 from quantum_trader.exchange.simulated import SimulatedExchange
 from quantum_trader.strategies.base import SignalFrame
+from quantum_trader.subsystems.ai_engine import AITradingEngine
 from quantum_trader.subsystems.emergency_stop import EmergencyStop, TripEvent
+from quantum_trader.subsystems.meta_strategy import ML_ENSEMBLE
 from quantum_trader.subsystems.sizing import (
     MAX_RISK_SCALE,
     SizingDecision,
@@ -68,6 +71,9 @@ class DecisionPipeline(OrderDesk):
         selection: SelectionLayer | None = None,
         position_manager: PositionManager | None = None,
         oversight: OversightLayer | None = None,
+        portfolio: PortfolioGate | None = None,
+        execution: ExecutionGate | None = None,
+        ai_engine: AITradingEngine | None = None,
     ) -> None:
         self.exchange = exchange
         self.sizing = sizing
@@ -80,6 +86,9 @@ class DecisionPipeline(OrderDesk):
         self.selection = selection
         self.position_manager = position_manager
         self.oversight = oversight
+        self.portfolio = portfolio
+        self.execution = execution
+        self.ai_engine = ai_engine
         self.atr = atr
         self.feed = feed
         self.risk = risk
@@ -151,6 +160,8 @@ class DecisionPipeline(OrderDesk):
             reason = f"{side.name.lower()} entry vetoed: the ESS is halted ({halted_by} trip)"
             self._record(time_ns, symbol, ESS, Action.VETO, reason, numbers)
             return False
+        if self.ai_engine is not None and profile == ML_ENSEMBLE:
+            numbers.update(self.ai_engine.votes(symbol, row))
         label = f"{side.name.lower()} entry from {profile}"
         self._record(time_ns, symbol, STRATEGY, Action.SIGNAL, label, numbers)
         risk_scale = 1.0
@@ -189,15 +200,21 @@ class DecisionPipeline(OrderDesk):
             return False
         if not self._fits_position_limit(symbol, time_ns):
             return False
-        return self._size_and_submit(symbol, row, side, time_ns, equity, profile, risk_scale)
+        return self._size_and_submit(symbol, row, side, time_ns, step, equity, profile, risk_scale)
 
-    def on_fills(self) -> None:
-        """Tell the selection layer about trades closed since the last call."""
+    def on_fills(self, time_ns: int) -> bool:
+        """Pass trades closed since the last call on; return True when they tripped the ESS."""
         trades = self.exchange.trades
-        if self.selection is not None:
-            for trade in trades[self._trades_seen :]:
+        tripped = False
+        for trade in trades[self._trades_seen :]:
+            if self.selection is not None:
                 self.selection.on_trade_closed(trade)
+            trip = self.emergency_stop.on_trade_closed(trade.exit_time.value, trade.exit_reason)
+            if trip is not None:
+                self.on_trip(trip, time_ns)
+                tripped = True
         self._trades_seen = len(trades)
+        return tripped
 
     def on_trip(self, trip: TripEvent, time_ns: int) -> None:
         """Record the trip, cancel pending entries and, when configured, flatten."""
@@ -205,7 +222,7 @@ class DecisionPipeline(OrderDesk):
         for order in self.exchange.open_orders():
             if not order.reduce_only:
                 self.exchange.cancel_order(order.client_order_id, time_ns)
-        if self.flatten_on_trip:
+        if self.flatten_on_trip or "flatten_positions" in trip.actions:
             for symbol in list(self.exchange.positions):
                 self.submit_close(symbol, time_ns, ExitReason.EMERGENCY_STOP)
 
@@ -256,10 +273,12 @@ class DecisionPipeline(OrderDesk):
         row: int,
         side: PositionSide,
         time_ns: int,
+        step: int,
         equity: float,
         profile: str,
         risk_scale: float,
     ) -> bool:
+        """Size the candidate, fit it into the portfolio and hand it to execution."""
         frame = self.profiles[profile][symbol]
         price = self.feed.series[symbol].close[row]
         result = self.sizing.size(
@@ -273,44 +292,85 @@ class DecisionPipeline(OrderDesk):
             stop_pct=_optional(frame.stop_pct, row),
             take_profit_pct=_optional(frame.take_profit_pct, row),
             risk_scale=risk_scale,
+            recent_trades=self.exchange.trades,
+            volatility=self._volatility(symbol, row),
         )
         if not isinstance(result, SizingDecision):
             self._record(time_ns, symbol, SIZING, Action.REJECT, result.reason, result.numbers)
             return False
-        self._record(
-            time_ns,
-            symbol,
-            SIZING,
-            Action.APPROVE,
-            result.reason,
-            {
-                "quantity": result.quantity,
-                "notional": result.notional,
-                "stop_distance": result.stop_distance,
-                "take_profit_distance": result.take_profit_distance,
-                "leverage": result.leverage,
-                "risk_amount": result.risk_amount,
-            },
-        )
+        self._record(time_ns, symbol, SIZING, Action.APPROVE, result.reason, result.numbers)
+        quantity = result.quantity
+        if self.portfolio is not None:
+            fitted = self.portfolio.fit(
+                step=step,
+                time_ns=time_ns,
+                symbol=symbol,
+                side=side,
+                quantity=quantity,
+                price=price,
+                score=float(frame.confidence[row]),
+                equity=equity,
+                marks=self.last_close,
+            )
+            if fitted is None:
+                return False
+            quantity = fitted
         order = Order(
             client_order_id=self._next_id("entry", symbol, time_ns),
             symbol=symbol,
             side=OrderSide.BUY if side is PositionSide.LONG else OrderSide.SELL,
             type=OrderType.MARKET,
-            quantity=result.quantity,
+            quantity=quantity,
             created_ns=time_ns,
             tag=f"entry:{profile}",
             leverage=result.leverage,
             stop_distance=result.stop_distance,
             take_profit_distance=result.take_profit_distance,
         )
-        accepted = self._submit(order, time_ns, price)
-        if accepted.reject_reason is not None:
+        orders = (
+            [order] if self.execution is None else self.execution.plan(time_ns, row, order, price)
+        )
+        submitted = [self._submit(o, time_ns, price) for o in orders]
+        if not submitted or any(o.reject_reason is not None for o in submitted):
             return False
         self._position_profile[symbol] = profile
         if self.position_manager is not None:
             self.position_manager.note_entry(symbol, result.stop_distance)
         return True
+
+    def release_scheduled(self, time_ns: int) -> list[str]:
+        """Submit execution slices due at ``time_ns``; return their symbols."""
+        if self.execution is None or not self.execution.scheduled:
+            return []
+        symbols = []
+        for order in self.execution.release(time_ns):
+            if not self.emergency_stop.allows_entries():
+                continue
+            self._submit(order, time_ns, self.last_close.get(order.symbol, 0.0))
+            symbols.append(order.symbol)
+        return symbols
+
+    def expire_limit_orders(self, time_ns: int) -> None:
+        """Cancel entry limit orders past AELM's timeout and submit their market replacements."""
+        if self.execution is None or not self.execution.manager.active:
+            return
+        open_orders = [o for o in self.exchange.open_orders() if o.type is OrderType.LIMIT]
+        if not open_orders:
+            return
+        actions = self.execution.manager.expire_limits(
+            time_ns, open_orders, lambda _order: self.emergency_stop.allows_entries()
+        )
+        for action in actions:
+            self.exchange.cancel_order(action.canceled.client_order_id, time_ns)
+            if action.replacement is not None:
+                symbol = action.replacement.symbol
+                self._submit(action.replacement, time_ns, self.last_close.get(symbol, 0.0))
+
+    def _volatility(self, symbol: str, row: int) -> float | None:
+        if self.selection is None:
+            return None
+        value = float(self.selection.stats[symbol].volatility[row])
+        return value if math.isfinite(value) else None
 
 
 def _optional(values: npt.NDArray[np.float64] | None, row: int) -> float | None:

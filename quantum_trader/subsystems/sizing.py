@@ -10,80 +10,49 @@ The steps, in order:
 2. Leverage (futures only): start at ``risk.leverage`` (capped by the market's maximum) and step
    down to whole numbers until the liquidation price lies at least ``liquidation_buffer`` stop
    distances beyond the stop. Spot leverage is 1.
-3. Quantity: ``equity x risk_per_trade / stop distance`` (sizing "risk") or
-   ``stake_amount / price`` (sizing "stake").
+3. Quantity: ``equity x risk share / stop distance`` (sizing "risk", "volatility" and
+   "kelly", whose risk shares ``sizing_methods`` defines) or ``stake_amount / price`` (sizing
+   "stake"). A Kelly estimate without an edge rejects the trade.
 4. Caps on the notional: ``max_position_share x equity`` (times the leverage on futures), then
    what the cash affords with the taker fee. Spot: ``value + fee <= cash``. Futures:
    ``value / leverage + fee <= cash``.
 5. Exchange rounding: the quantity is floored to the step, then the minimum quantity and minimum
    notional are checked. A quantity below them is bumped up one step only when that step is
    affordable and within the caps; otherwise the trade is rejected.
+
+As a subsystem it records every result in its decision log: an approval, a resize (a cap, a
+lowered leverage or a one-step bump changed the size) or a rejection. It cannot be off or
+observe-only, because every order needs a size. In advisory mode results carry
+``binding=False`` and the counters ``changed`` and ``vetoed`` stay unchanged.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from quantum_trader.config import RiskSettings
-from quantum_trader.core.types import MarketType, PositionSide
+from quantum_trader.core.types import MarketType, PositionSide, Trade
+from quantum_trader.engine.decisions import Action, DecisionLog
+from quantum_trader.errors import ConfigurationError
 from quantum_trader.exchange.margin import liquidation_price, max_affordable_value
 from quantum_trader.exchange.markets import MarketRules, floor_quantity
+from quantum_trader.subsystems.base import Mode, Subsystem
+from quantum_trader.subsystems.sizing_methods import choose_risk_share
+from quantum_trader.subsystems.sizing_results import SizingDecision, SizingRejection, SizingResult
+from quantum_trader.subsystems.sizing_results import format_number as _fmt
+
+__all__ = [
+    "MAX_RISK_SCALE",
+    "SizingDecision",
+    "SizingRejection",
+    "SizingResult",
+    "TradingMathematician",
+]
 
 # The largest multiplier a risk-mode controller may apply to risk_per_trade or the stake.
 MAX_RISK_SCALE = 1.5
-
-
-@dataclass(frozen=True, slots=True)
-class SizingDecision:
-    """An approved size. Distances are absolute prices from the entry.
-
-    ``risk_amount`` is ``quantity x stop_distance`` in the quote currency, before fees and
-    slippage. ``margin`` is the notional over the leverage (the notional itself on spot).
-    """
-
-    quantity: float
-    notional: float
-    stop_distance: float
-    take_profit_distance: float
-    leverage: float
-    risk_amount: float
-    reason: str
-    margin: float = 0.0
-    entry_fee: float = 0.0
-
-    @property
-    def numbers(self) -> dict[str, float]:
-        """The decision's numbers, for the decision log."""
-        return {
-            "quantity": self.quantity,
-            "notional": self.notional,
-            "stop_distance": self.stop_distance,
-            "take_profit_distance": self.take_profit_distance,
-            "leverage": self.leverage,
-            "risk_amount": self.risk_amount,
-            "margin": self.margin,
-            "entry_fee": self.entry_fee,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SizingRejection:
-    """A trade that cannot be sized, with the reason and the numbers that decided it."""
-
-    reason: str
-    numbers: dict[str, float] = field(default_factory=dict)
-
-
-SizingResult = SizingDecision | SizingRejection
-
-
-def _fmt(value: float) -> str:
-    """Format a number with up to 8 decimals and no trailing zeros (9.722223, 10, 10.0000008)."""
-    if not math.isfinite(value):
-        return str(value)
-    text = f"{value:.8f}".rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"
 
 
 @dataclass(slots=True)
@@ -99,6 +68,9 @@ class _Plan:
     target_distance: float = 0.0
     leverage: float = 1.0
     risk_scale: float = 1.0
+    risk_share: float = 0.0
+    # Set when a cap, a lowered leverage or a one-step bump moves the size off the raw quantity.
+    altered: bool = False
     notes: list[str] = field(default_factory=list)
 
     def value_cap(self, share: float, futures: bool) -> float:
@@ -111,12 +83,33 @@ class _Plan:
         return committed + value * self.fee_rate
 
 
-class TradingMathematician:
-    """Sizes one trade at a time; see the module docstring for the rules."""
+class TradingMathematician(Subsystem):
+    """Sizes one trade at a time; see the module docstring for the rules.
+
+    Counters: ``seen`` counts ``size`` calls. While enforced, ``changed`` counts approved
+    sizes that a cap, a lowered leverage or a one-step bump changed, and ``vetoed`` counts
+    rejections. Raises ConfigurationError for the modes off and observe.
+    """
+
+    name = "Trading Mathematician"
+    short_name = "Trading Mathematician"
 
     def __init__(
-        self, risk: RiskSettings, maintenance_margin_rate: float, market_type: MarketType
+        self,
+        risk: RiskSettings,
+        maintenance_margin_rate: float,
+        market_type: MarketType,
+        *,
+        mode: Mode = Mode.ENFORCED,
+        cadence: int = 1,
+        log: DecisionLog | None = None,
     ) -> None:
+        if mode in (Mode.OFF, Mode.OBSERVE):
+            raise ConfigurationError(
+                f"the Trading Mathematician cannot run in mode {mode.value!r} because every "
+                "order needs a size; use 'advisory' or 'enforced'"
+            )
+        super().__init__(mode, cadence, log)
         self.risk = risk
         self.maintenance_margin_rate = maintenance_margin_rate
         self.market_type = market_type
@@ -135,34 +128,72 @@ class TradingMathematician:
         stop_pct: float | None = None,
         take_profit_pct: float | None = None,
         risk_scale: float = 1.0,
+        recent_trades: Sequence[Trade] | None = None,
+        volatility: float | None = None,
+        time_ns: int = 0,
     ) -> SizingResult:
-        """Size a trade on ``symbol`` entered near ``reference_price``.
+        """Size a trade on ``symbol`` entered near ``reference_price`` and record the result.
 
         ``stop_pct`` and ``take_profit_pct`` are fractions of the price; None or NaN means the
-        ATR stop and the reward-to-risk target apply.
+        ATR stop and the reward-to-risk target apply. ``recent_trades`` are the closed trades
+        Kelly sizing reads, oldest first. ``volatility`` is the realised per-candle standard
+        deviation of log returns that volatility sizing reads. ``time_ns`` is the candle open
+        time the decision log stores.
         """
-        rejection = self._check_inputs(side, reference_price, equity, available_cash)
+        self.heartbeat()
+        self.seen += 1
+        rejection = self._check_inputs(side, reference_price, equity, available_cash, risk_scale)
         if rejection is not None:
-            return rejection
-        plan = _Plan(side, reference_price, equity, available_cash, rules.taker_fee)
-        if not (math.isfinite(risk_scale) and 0 < risk_scale <= MAX_RISK_SCALE):
-            return SizingRejection(
-                f"invalid risk_scale {risk_scale!r}; it must lie in (0, {MAX_RISK_SCALE:g}]",
-                {"risk_scale": risk_scale},
-            )
-        plan.risk_scale = risk_scale
+            return self._conclude(time_ns, symbol, rejection, altered=False)
 
+        plan = _Plan(side, reference_price, equity, available_cash, rules.taker_fee)
+        plan.risk_scale = risk_scale
         rejection = self._set_distances(plan, atr, stop_pct, take_profit_pct)
         if rejection is None:
             rejection = self._set_leverage(plan, rules)
+        if rejection is None:
+            rejection = self._set_risk_share(plan, recent_trades, volatility)
         if rejection is not None:
-            return rejection
+            return self._conclude(time_ns, symbol, rejection, altered=False)
 
         quantity = self._capped_quantity(plan, self._raw_quantity(plan))
-        return self._round_for_exchange(plan, quantity, rules)
+        result = self._round_for_exchange(plan, quantity, rules)
+        return self._conclude(time_ns, symbol, result, plan.altered)
+
+    def _conclude(
+        self, time_ns: int, symbol: str, result: SizingResult, altered: bool
+    ) -> SizingResult:
+        """Record the result, count it and flag it non-binding unless enforced."""
+        binding = self.binding
+        if isinstance(result, SizingRejection):
+            if binding:
+                self.vetoed += 1
+            self.record(time_ns, symbol, Action.REJECT, result.reason, result.numbers)
+            return result if binding else replace(result, binding=False)
+
+        action = Action.RESIZE if altered else Action.APPROVE
+        if altered and binding:
+            self.changed += 1
+        self.record(time_ns, symbol, action, result.reason, result.numbers)
+        return result if binding else replace(result, binding=False)
+
+    def _set_risk_share(
+        self, plan: _Plan, recent_trades: Sequence[Trade] | None, volatility: float | None
+    ) -> SizingRejection | None:
+        if self.risk.sizing == "stake":
+            stake = (self.risk.stake_amount or 0.0) * plan.risk_scale
+            plan.risk_share = stake / plan.price * plan.stop_distance / plan.equity
+            return None
+        share = choose_risk_share(self.risk, plan.risk_scale, recent_trades, volatility)
+        if share.rejection is not None:
+            return SizingRejection(share.rejection, share.numbers)
+        plan.risk_share = share.share
+        if self.risk.sizing != "risk" or plan.risk_scale != 1.0:
+            plan.notes.append(share.note)
+        return None
 
     def _check_inputs(
-        self, side: PositionSide, price: float, equity: float, cash: float
+        self, side: PositionSide, price: float, equity: float, cash: float, risk_scale: float
     ) -> SizingRejection | None:
         if not (math.isfinite(price) and price > 0):
             return SizingRejection(
@@ -176,6 +207,11 @@ class TradingMathematician:
             )
         if side is PositionSide.SHORT and not self._futures:
             return SizingRejection("a short position needs a futures market; no order on spot")
+        if not (math.isfinite(risk_scale) and 0 < risk_scale <= MAX_RISK_SCALE):
+            return SizingRejection(
+                f"invalid risk_scale {risk_scale!r}; it must lie in (0, {MAX_RISK_SCALE:g}]",
+                {"risk_scale": risk_scale},
+            )
         return None
 
     def _set_distances(
@@ -254,6 +290,7 @@ class TradingMathematician:
                 )
             leverage = max(1.0, math.ceil(leverage) - 1.0)
         if leverage < start:
+            plan.altered = True
             plan.notes.append(
                 f"leverage lowered from {start:g}x to {leverage:g}x to keep the liquidation "
                 f"price {self.risk.liquidation_buffer:g} stop distances beyond the stop"
@@ -268,11 +305,14 @@ class TradingMathematician:
         liquidation = liquidation_price(
             plan.price, leverage, self.maintenance_margin_rate, plan.side
         )
-        # The stop itself plus the buffer, both measured from the entry.
+        # The stop itself plus the buffer, both measured from the entry. The strict test against
+        # the stop keeps a liquidation exactly at the stop out when the buffer is 0.
         clearance = plan.stop_distance * (1.0 + self.risk.liquidation_buffer)
         if plan.side is PositionSide.LONG:
-            return liquidation <= plan.price - clearance
-        return liquidation >= plan.price + clearance
+            stop = plan.price - plan.stop_distance
+            return liquidation <= plan.price - clearance and liquidation < stop
+        stop = plan.price + plan.stop_distance
+        return liquidation >= plan.price + clearance and liquidation > stop
 
     def _raw_quantity(self, plan: _Plan) -> float:
         if self.risk.sizing == "stake":
@@ -280,7 +320,7 @@ class TradingMathematician:
             stake = (self.risk.stake_amount or 0.0) * plan.risk_scale
             plan.notes.append(f"stake {_fmt(stake)} at price {_fmt(plan.price)}")
             return stake / plan.price
-        risk_share = self.risk.risk_per_trade * plan.risk_scale
+        risk_share = plan.risk_share
         risk_amount = plan.equity * risk_share
         plan.notes.append(
             f"risk {_fmt(risk_amount)} ({risk_share:.2%} of equity "
@@ -292,6 +332,7 @@ class TradingMathematician:
         share_cap = plan.value_cap(self.risk.max_position_share, self._futures)
         if quantity * plan.price > share_cap:
             capped = share_cap / plan.price
+            plan.altered = True
             plan.notes.append(
                 f"resized from {_fmt(quantity)} to {_fmt(capped)} by max_position_share "
                 f"{self.risk.max_position_share:g} (notional cap {_fmt(share_cap)})"
@@ -305,6 +346,7 @@ class TradingMathematician:
             affordable_value = max_affordable_value(plan.cash, plan.fee_rate)
         if quantity * plan.price > affordable_value:
             capped = affordable_value / plan.price
+            plan.altered = True
             plan.notes.append(
                 f"resized from {_fmt(quantity)} to {_fmt(capped)} by available cash "
                 f"{_fmt(plan.cash)} including the taker fee {plan.fee_rate:.4%}"
@@ -348,6 +390,7 @@ class TradingMathematician:
                 f"; one more step ({_fmt(bumped)}, notional {_fmt(bumped * plan.price)}) {broken}"
             )
             return self._minimum_rejection(plan, rounded, rules, shortfall, detail)
+        plan.altered = True
         plan.notes.append(
             f"bumped up one step from {_fmt(rounded)} to {_fmt(bumped)} because {shortfall}"
         )
@@ -383,6 +426,7 @@ class TradingMathematician:
             reason="approved: " + "; ".join(plan.notes),
             margin=margin,
             entry_fee=notional * plan.fee_rate,
+            risk_share=plan.risk_share,
         )
 
 

@@ -173,7 +173,7 @@ def test_manual_trip_while_halted_keeps_first(caplog: pytest.LogCaptureFixture) 
     ess = make_ess()
     ess.on_equity(DAY0_NS, 10_000.0)
     first = ess.on_equity(DAY0_NS + HOUR_NS, 9_000.0)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="quantum_trader.subsystems.emergency_stop"):
         second = ess.trip_manual(DAY0_NS + 2 * HOUR_NS, "operator")
     assert second is first
     assert "already halted" in caplog.text
