@@ -2,8 +2,9 @@
 
 (1) building the strategy profiles: walk-forward training of the full ensemble (LightGBM,
 XGBoost, linear) with the default settings, the rule profiles and the supervision arrays;
-(2) the backtest with all five selection subsystems active, without the ablation runs;
-(3) the same simulation with the selection subsystems off (the engine alone), for comparison.
+(2) the backtest with all fourteen subsystems active, without the ablation runs;
+(3) the same profiles' signals through the engine alone (sizing and the ESS only), for
+comparison.
 Loading the files is outside every timing.
 
 Usage: python benchmarks/bench_pipeline.py
@@ -25,16 +26,6 @@ from quantum_trader.config import DEFAULT_SYMBOLS, load_settings
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     settings = load_settings(overrides={"data": {"timeframe": "5m", "symbols": DEFAULT_SYMBOLS}})
-    off = {"mode": "off"}
-    engine_only = load_settings(
-        overrides={
-            "data": {"timeframe": "5m", "symbols": DEFAULT_SYMBOLS},
-            "universe": off,
-            "ranker": off,
-            "supervisor": off,
-            "meta": off,
-        }
-    )
     data = load_market_data(settings)
     candles = sum(len(frame) for frame in data.candles.values())
 
@@ -48,7 +39,7 @@ def main() -> None:
     with_subsystems = time.perf_counter() - start
 
     start = time.perf_counter()
-    alone = simulate(engine_only, data.candles, signals, None, data.catalog)
+    alone = simulate(settings, data.candles, signals, None, data.catalog, subsystems=False)
     engine_alone = time.perf_counter() - start
 
     print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # noqa: T201
@@ -56,7 +47,7 @@ def main() -> None:
     print(f"Candles: {candles:,}; walk-forward folds: {folds}")  # noqa: T201
     print(f"(1) profiles incl. training: {training:.1f} s")  # noqa: T201
     print(  # noqa: T201
-        f"(2) backtest, five subsystems: {with_subsystems:.2f} s "
+        f"(2) backtest, fourteen subsystems: {with_subsystems:.2f} s "
         f"({candles / with_subsystems:,.0f} candles/s), {len(full.trades)} trades, "
         f"return {headline(full)[0]:+.2%}"
     )

@@ -169,6 +169,11 @@ class EmergencyStopSettings(_Section):
     max_daily_loss: float = Field(0.05, gt=0, lt=1, description="Share of start-of-day equity.")
     max_drawdown: float = Field(0.15, gt=0, lt=1, description="Share of peak equity.")
     flatten_on_trip: bool = Field(False, description="Close open positions when tripped.")
+    state_file: Path | None = Field(
+        None,
+        description="JSON file that keeps the ESS state across restarts; a trip stored there "
+        "stays in force until an authorised reset.",
+    )
     backtest_reset_hours: float | None = Field(
         None,
         gt=0,

@@ -37,7 +37,7 @@ from quantum_trader.strategies.base import SignalFrame, Strategy
 from quantum_trader.strategies.ema_cross import EmaCrossStrategy
 from quantum_trader.strategies.signals_file import SignalsFileStrategy
 from quantum_trader.subsystems.base import Mode
-from quantum_trader.subsystems.emergency_stop import EmergencyStop
+from quantum_trader.subsystems.emergency_stop import EmergencyStop, EssStateStore
 from quantum_trader.subsystems.sizing import TradingMathematician
 
 logger = logging.getLogger(__name__)
@@ -148,17 +148,21 @@ def simulate(
     catalog: DataCatalog | None = None,
     *,
     skip_quiet: bool = True,
+    subsystems: bool = True,
 ) -> BacktestResult:
     """Replay ``candles`` through the kernel with precomputed ``signals``.
 
     ``signals`` is either one strategy's frames per symbol, run as given, or the AI pipeline's
-    SignalSet, whose profiles the selection subsystems steer. ``skip_quiet=False`` processes
-    every step one by one (for checking the fast path).
+    SignalSet, whose profiles the subsystems steer (``subsystems=False`` runs the profiles
+    through the engine alone, for comparison). ``skip_quiet=False`` processes every step one by
+    one (for checking the fast path).
     """
     timeframe_ns = timeframe_to_ns(settings.data.timeframe)
     markets = _market_rules(settings, candles)
     exchange = SimulatedExchange(markets, settings.exchange, settings.backtest.initial_capital)
     emergency_stop = EmergencyStop(settings.emergency_stop)
+    if settings.emergency_stop.state_file is not None:
+        emergency_stop.attach_store(EssStateStore(settings.emergency_stop.state_file))
     feed = CandleFeed(candles, timeframe_ns)
     log = DecisionLog()
     bus = EventBus()
@@ -176,7 +180,10 @@ def simulate(
     )
     clock = SimulatedClock(feed.times[0])
     stack = None
-    if isinstance(signals, SignalSet):
+    if isinstance(signals, SignalSet) and not subsystems:
+        profiles = signals.profiles
+        selection = None
+    elif isinstance(signals, SignalSet):
         profiles = signals.profiles
         selection = _selection_layer(settings, candles, feed, markets, signals, log)
         stack = build_stack(
