@@ -192,7 +192,7 @@ class OpportunityRanker(Subsystem):
     """
 
     name = "OpportunityRanker"
-    short_name = "Ranker"
+    short_name = "OpportunityRanker"
 
     def __init__(self, settings: RankerSettings, log: DecisionLog | None = None) -> None:
         super().__init__(settings.mode, settings.cadence, log)

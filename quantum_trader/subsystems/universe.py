@@ -189,7 +189,7 @@ class UniverseOS(Subsystem):
     """
 
     name = "Universe OS"
-    short_name = "Universe"
+    short_name = "Universe OS"
 
     def __init__(self, settings: UniverseSettings, log: DecisionLog | None = None) -> None:
         super().__init__(settings.mode, settings.cadence, log)
