@@ -263,7 +263,11 @@ def simulate(
         decisions=log.decisions,
         candles=candles,
         settings=settings.model_dump(mode="json"),
-        emergency_stop={**emergency_stop.to_dict(), "trips": _trips(log)},
+        emergency_stop={
+            **emergency_stop.to_dict(),
+            "trips": _trips(log),
+            "entries_vetoed_while_halted": pipeline.halted_vetoes,
+        },
         fees_paid=exchange.fees_paid,
         funding_paid=exchange.funding_paid,
     )

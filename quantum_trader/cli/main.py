@@ -106,8 +106,12 @@ def _subsystem_modes(values: list[str]) -> dict[str, Any]:
     """Parse repeated NAME=MODE options into settings overrides."""
     sections: dict[str, Any] = {}
     for value in values:
-        name, _, mode = value.partition("=")
+        name, separator, mode = value.partition("=")
         name, mode = name.strip().lower().replace("-", "_"), mode.strip().lower()
+        if not separator or not mode:
+            raise ConfigurationError(
+                f"invalid --subsystem {value!r}: missing mode; write NAME=MODE, as in {name}=off"
+            )
         if name not in SUBSYSTEM_SECTIONS:
             raise ConfigurationError(
                 f"invalid --subsystem {value!r}: unknown subsystem {name!r}; "
@@ -166,7 +170,8 @@ def backtest(
         ),
     ] = None,
     no_ablation: Annotated[
-        bool, typer.Option(help="Skip the ablation runs of the contributions table.")
+        bool,
+        typer.Option("--no-ablation", help="Skip the ablation runs of the contributions table."),
     ] = False,
     config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
     output: Annotated[Path | None, typer.Option(help="Folder for run folders.")] = None,

@@ -46,7 +46,7 @@ def symbols_table(result: BacktestResult) -> Table:
 def contributions_table(result: BacktestResult) -> Table | None:
     """Return the subsystem contributions table, or None when the run had no ablation."""
     if not result.contributions:
-        return None
+        return _counters_table(result)
     table = Table(title="Subsystem contributions (effect = this run minus the run without it)")
     for header in ("subsystem", "mode", "seen", "changed", "vetoed", "return effect"):
         table.add_column(header, justify="left" if header in ("subsystem", "mode") else "right")
@@ -62,6 +62,23 @@ def contributions_table(result: BacktestResult) -> Table | None:
             _signed_percent(row.get("return_effect")),
             _signed_percent(row.get("drawdown_effect")),
             "n/a" if row.get("trades_without") is None else str(row["trades_without"]),
+        )
+    return table
+
+
+def _counters_table(result: BacktestResult) -> Table | None:
+    if not result.subsystems:
+        return None
+    table = Table(title="Subsystems (no ablation runs)")
+    for header in ("subsystem", "mode", "seen", "changed", "vetoed"):
+        table.add_column(header, justify="left" if header in ("subsystem", "mode") else "right")
+    for row in result.subsystems:
+        table.add_row(
+            str(row["subsystem"]),
+            str(row["mode"]),
+            str(row["seen"]),
+            str(row["changed"]),
+            str(row["vetoed"]),
         )
     return table
 

@@ -101,6 +101,9 @@ class DecisionPipeline(OrderDesk):
         self.equity_peak = exchange.cash
         self._position_profile: dict[str, str] = {}
         self._trades_seen = 0
+        # Entries vetoed while the ESS was halted, and the symbols already recorded this halt.
+        self.halted_vetoes = 0
+        self._halt_recorded: set[str] = set()
         self._sequence = 0
 
     def on_signal(self, symbol: str, row: int, time_ns: int, step: int, equity: float) -> None:
@@ -155,10 +158,7 @@ class DecisionPipeline(OrderDesk):
             "close": self.feed.series[symbol].close[row],
         }
         if not self.emergency_stop.allows_entries():
-            trip = self.emergency_stop.trip
-            halted_by = trip.reason if trip is not None else "manual"
-            reason = f"{side.name.lower()} entry vetoed: the ESS is halted ({halted_by} trip)"
-            self._record(time_ns, symbol, ESS, Action.VETO, reason, numbers)
+            self._veto_while_halted(time_ns, symbol, side, numbers)
             return False
         if self.ai_engine is not None and profile == ML_ENSEMBLE:
             numbers.update(self.ai_engine.votes(symbol, row))
@@ -202,6 +202,26 @@ class DecisionPipeline(OrderDesk):
             return False
         return self._size_and_submit(symbol, row, side, time_ns, step, equity, profile, risk_scale)
 
+    def _veto_while_halted(
+        self, time_ns: int, symbol: str, side: PositionSide, numbers: dict[str, float]
+    ) -> None:
+        """Record the first vetoed entry per symbol of a halt; count the later ones.
+
+        A halt can last months in a backtest; one record per symbol and a count keep the log
+        readable while every vetoed candidate is still accounted for.
+        """
+        self.halted_vetoes += 1
+        if symbol in self._halt_recorded:
+            return
+        self._halt_recorded.add(symbol)
+        trip = self.emergency_stop.trip
+        halted_by = trip.reason if trip is not None else "manual"
+        reason = (
+            f"{side.name.lower()} entry vetoed: the ESS is halted ({halted_by} trip); later "
+            f"entries of {symbol} are counted until the reset, not listed"
+        )
+        self._record(time_ns, symbol, ESS, Action.VETO, reason, numbers)
+
     def on_fills(self, time_ns: int) -> bool:
         """Pass trades closed since the last call on; return True when they tripped the ESS."""
         trades = self.exchange.trades
@@ -217,6 +237,10 @@ class DecisionPipeline(OrderDesk):
         return tripped
 
     def on_trip(self, trip: TripEvent, time_ns: int) -> None:
+        self._halt_recorded.clear()
+        self._on_trip(trip, time_ns)
+
+    def _on_trip(self, trip: TripEvent, time_ns: int) -> None:
         """Record the trip, cancel pending entries and, when configured, flatten."""
         self._record(time_ns, "*", ESS, Action.TRIP, trip.detail, trip.numbers)
         for order in self.exchange.open_orders():

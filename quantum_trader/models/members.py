@@ -283,8 +283,12 @@ class LinearMember(_SklearnStyleMember):
             np.copyto(features, medians, where=missing)
         features -= scaler.mean_.astype(np.float32)
         features /= scaler.scale_.astype(np.float32)
-        logit = features @ logistic.coef_[0].astype(np.float32)
-        logit = logit.astype(np.float64) + float(logistic.intercept_[0])
+        # Column by column rather than a BLAS product: BLAS kernels may sum a row in a different
+        # order depending on the number of rows, and a row's probability must not change when
+        # later rows are added or dropped.
+        logit = np.full(len(features), float(logistic.intercept_[0]))
+        for column, weight in enumerate(logistic.coef_[0]):
+            logit += features[:, column] * float(weight)
         return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float64)
 
 

@@ -292,7 +292,7 @@ def supervise(
         flags={name: table.flags for name, table in stats.items()},
         weights={name: weights[k] for k, name in enumerate(members)},
         ensemble=p,
-        reweighted=_reweight(member_votes, members, weights),
+        reweighted=_reweight(member_votes, members, weights, p),
         drift=psi,
         veto=veto_reason != 0,
         veto_reason=veto_reason,
@@ -300,12 +300,20 @@ def supervise(
 
 
 def _reweight(
-    votes: Mapping[str, FloatArray], members: tuple[str, ...], w: FloatArray
+    votes: Mapping[str, FloatArray], members: tuple[str, ...], w: FloatArray, p: FloatArray
 ) -> FloatArray:
+    """Shift the calibrated ensemble by what the weights change in the members' mean vote.
+
+    ``p + sum((w_m - 1/K) * vote_m)``, clipped to [0, 1]: with equal weights it is exactly the
+    ensemble, so a difference comes from the reweighting alone, never from the ensemble's own
+    calibration.
+    """
     stacked = np.stack([votes[m] for m in members])
     missing = ((w > 0.0) & ~np.isfinite(stacked)).any(axis=0)
-    mixed = (w * np.nan_to_num(stacked, nan=0.0)).sum(axis=0)
-    return np.where(missing, np.nan, mixed)
+    excess = w - 1.0 / len(members)
+    excess[np.abs(excess) < 1e-12] = 0.0
+    shift = (excess * np.nan_to_num(stacked, nan=0.0)).sum(axis=0)
+    return np.where(missing, np.nan, np.clip(p + shift, 0.0, 1.0))
 
 
 def _side_reasons(flags: FlagArray, p: FloatArray) -> FlagArray:

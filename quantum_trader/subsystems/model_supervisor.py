@@ -139,8 +139,8 @@ class ModelSupervisor(Subsystem):
 
         An entry on ``side`` at ``entry_confidence`` follows the AI strategy's rule: long when
         ``p >= entry_confidence``, short when ``1 - p >= entry_confidence``.
-        NOTE: the plain ensemble is calibrated once more after blending and the reweighted one
-        is not, so the two can disagree near the threshold even with equal weights.
+        The reweighted probability is the ensemble shifted by the weights' effect on the mean
+        vote, so with equal weights the two never disagree.
         """
         arrays = self._row_arrays(symbol, row)
         plain = _enters(float(arrays.ensemble[row]), side, entry_confidence)
@@ -280,7 +280,7 @@ class ModelSupervisor(Subsystem):
             return
         self._open_requests.add(key)
         self.retrain_requests.append(RetrainRequest(time_ns, model, detail))
-        logger.warning("Model Supervisor requests retraining of %s: %s.", model, detail)
+        logger.info("Model Supervisor requests retraining of %s: %s.", model, detail)
 
 
 def _describe(reasons: VetoReason, numbers: Mapping[str, float], s: SupervisorSettings) -> str:

@@ -242,8 +242,9 @@ def test_weights_follow_skill_with_floor() -> None:
     assert result.brier["b"][30] == pytest.approx(0.26)
     assert result.weights["a"][30] == pytest.approx(0.95)
     assert result.weights["b"][30] == pytest.approx(0.05)
-    # Row 35: a outputs 0.4, b outputs 0.6: 0.95 x 0.4 + 0.05 x 0.6 = 0.41.
-    assert result.reweighted[35] == pytest.approx(0.41)
+    # Row 35: a outputs 0.4, b 0.6, the ensemble 0.43; the shift from equal weights is
+    # (0.95 - 0.5) x 0.4 + (0.05 - 0.5) x 0.6 = -0.09, so 0.43 - 0.09 = 0.34.
+    assert result.reweighted[35] == pytest.approx(0.34)
 
 
 def test_weights_equal_before_min_samples() -> None:
@@ -353,20 +354,27 @@ def test_long_bias_does_not_veto_short_entry() -> None:
 
 
 def test_changes_entry_at_threshold() -> None:
-    # Row 37: plain 0.43 (no long entry at 0.56), reweighted 0.6 (entry): changed.
-    # Row 36: plain 0.57 (entry), reweighted 0.4: changed. Row 30: 0.57 and 0.6: unchanged.
-    votes, ensemble, labels = skill_inputs()
+    # Ensemble 0.57 at rows 30 and 35. Row 35: a 0.4, b 0.6, weights 0.95 / 0.05, so the shift
+    # is -0.09 and 0.57 becomes 0.48: the long entry at 0.56 is dropped (changed). Row 30: both
+    # members say 0.6, so the shift is 0 and nothing changes. Row 37: both 0.6 again.
+    votes, _, labels = skill_inputs()
+    ensemble = periodic([0.57, 0.43, 0.57, 0.43, 0.57, 0.57, 0.43, 0.43, 0.57, 0.43], 60)
     supervisor = ModelSupervisor(skill_settings())
     supervisor.update("SOL/USDT", votes, ensemble, labels, 1)
-    assert supervisor.changes_entry("SOL/USDT", 37, LONG, 0.56)
-    assert supervisor.changes_entry("SOL/USDT", 36, LONG, 0.56)
+    assert supervisor.changes_entry("SOL/USDT", 35, LONG, 0.56)
     assert not supervisor.changes_entry("SOL/USDT", 30, LONG, 0.56)
-    verdict = supervisor.review(1, "SOL/USDT", 36, LONG, entry_confidence=0.56)
-    assert not verdict.veto
+    assert not supervisor.changes_entry("SOL/USDT", 37, LONG, 0.56)
+    verdict = supervisor.review(1, "SOL/USDT", 35, LONG, entry_confidence=0.56)
     assert verdict.changed
     assert verdict.blocks
-    assert supervisor.changed == 1
-    assert supervisor.vetoed == 0
+    assert supervisor.changed + supervisor.vetoed == 1
+
+
+def test_equal_weights_never_change_entry() -> None:
+    """Before min_samples the weights are equal, so the reweighted value is the ensemble."""
+    votes, ensemble, labels = skill_inputs()
+    result = supervise(votes, ensemble, labels, 1, settings(min_samples=50, window=60))
+    assert result.reweighted[20] == ensemble[20]
 
 
 def test_decay_requests_retraining_once() -> None:
