@@ -25,7 +25,13 @@ from quantum_trader.config import DEFAULT_SYMBOLS, load_settings
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
-    settings = load_settings(overrides={"data": {"timeframe": "5m", "symbols": DEFAULT_SYMBOLS}})
+    # As in the demo, the ESS resets a day after each trip, so the run trades to the end.
+    settings = load_settings(
+        overrides={
+            "data": {"timeframe": "5m", "symbols": DEFAULT_SYMBOLS},
+            "emergency_stop": {"backtest_reset_hours": 24},
+        }
+    )
     data = load_market_data(settings)
     candles = sum(len(frame) for frame in data.candles.values())
 

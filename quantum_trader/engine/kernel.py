@@ -320,7 +320,8 @@ class TradingKernel:
             return
         hours = self.reset_after_ns / 3_600_000_000_000
         self.emergency_stop.reset(time_ns, f"backtest auto-reset {hours:g} h after the trip")
-        self.pipeline.on_reset(time_ns, trip.reason, hours)
+        equity = self._equity[-1] if self._equity else None
+        self.pipeline.on_reset(time_ns, trip.reason, hours, equity)
 
     def _engage_all_active(self) -> None:
         self._quiet_until.clear()

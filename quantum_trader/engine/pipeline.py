@@ -253,9 +253,19 @@ class DecisionPipeline(OrderDesk):
     def allows_additions(self) -> bool:
         return self.emergency_stop.allows_entries()
 
-    def on_reset(self, time_ns: int, trip_reason: str, hours: float) -> None:
+    def on_reset(
+        self, time_ns: int, trip_reason: str, hours: float, equity: float | None = None
+    ) -> None:
+        """Record a reset; the equity peak restarts at the current equity, as the ESS's does.
+
+        Without that, the drawdown AI-HFOS and MSC AI read would stay at its trip level and
+        keep trading stopped after the reset.
+        """
         reason = f"reset {hours:g} h after the {trip_reason} trip (backtest_reset_hours)"
-        self._record(time_ns, "*", ESS, Action.RESET, reason, {"hours": hours})
+        numbers = {"hours": hours, "entries_vetoed_while_halted": float(self.halted_vetoes)}
+        self._record(time_ns, "*", ESS, Action.RESET, reason, numbers)
+        if equity is not None:
+            self.equity_peak = equity
 
     def _maybe_exit(
         self, symbol: str, position: Position, entry: int, exit_signal: bool, time_ns: int
