@@ -73,17 +73,43 @@ def _cell(value: Any) -> str:
     return f"{value:.6g}"
 
 
-def records_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Render dict rows as an HTML table whose columns are the union of their keys."""
+def _flatten(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Spread nested dicts into ``outer inner`` columns, two levels deep (fold scores)."""
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, Mapping):
+            for inner, item in _flatten(value).items():
+                flat[f"{key} {inner}"] = item
+        else:
+            flat[key] = value
+    return flat
+
+
+def records_table(
+    rows: Sequence[Mapping[str, Any]], percent: Sequence[str] = (), hidden: Sequence[str] = ()
+) -> str:
+    """Render dict rows as an HTML table whose columns are the union of their keys.
+
+    Nested dicts become columns; columns named in ``percent`` show fractions as percentages.
+    """
     if not rows:
         return "<p>None.</p>"
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+    flat = [_flatten(row) for row in rows]
+    columns = [c for c in dict.fromkeys(k for row in flat for k in row) if c not in hidden]
     head = "".join(f"<th>{html.escape(str(column))}</th>" for column in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row.get(column))}</td>" for column in columns) + "</tr>"
-        for row in rows
+        "<tr>"
+        + "".join(f"<td>{_format(row.get(column), column in percent)}</td>" for column in columns)
+        + "</tr>"
+        for row in flat
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _format(value: Any, as_percent: bool) -> str:
+    if as_percent and isinstance(value, float) and math.isfinite(value):
+        return f"{value:.2%}"
+    return _cell(value)
 
 
 def _metrics_table(metrics: list[Metric]) -> str:
@@ -211,11 +237,20 @@ def _mapping_html(report: Mapping[str, Any]) -> str:
         for key, value in report.items()
         if not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value))
     ]
-    parts = [records_table(scalars)] if scalars else []
+    nested = [row for row in scalars if isinstance(row["value"], Mapping)]
+    plain = [row for row in scalars if not isinstance(row["value"], Mapping)]
+    parts = [records_table(plain)] if plain else []
+    for row in nested:
+        table = [{"name": name, **_as_mapping(item)} for name, item in row["value"].items()]
+        parts.append(f"<h3>{html.escape(str(row['key']))}</h3>{records_table(table)}")
     for key, value in report.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             parts.append(f"<h3>{html.escape(str(key))}</h3>{records_table(value)}")
     return "".join(parts)
+
+
+def _as_mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {"value": value}
 
 
 def render_html(
@@ -238,7 +273,11 @@ def render_html(
         "<h2>Equity</h2>",
         charts[0],
         "<h2>Per symbol</h2>",
-        records_table(per_symbol),
+        records_table(
+            per_symbol,
+            percent=("win_rate", "buy_and_hold_return"),
+            hidden=("profit_factor_note",),
+        ),
         *charts[1:],
         "<h2>Decisions per subsystem and action</h2>",
         records_table(decision_counts(result)),
@@ -249,7 +288,7 @@ def render_html(
             "<p>Effects are this run minus an ablation run with the subsystem off: a positive "
             "return effect means the subsystem added return, a negative drawdown effect means "
             "it reduced the drawdown.</p>",
-            records_table(result.contributions),
+            records_table(result.contributions, percent=("return_effect", "drawdown_effect")),
         ]
     elif result.subsystems:
         sections += ["<h2>Subsystems</h2>", records_table(result.subsystems)]
