@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from quantum_trader.cli.data_commands import data_app
+from quantum_trader.cli.ess_commands import ess_app
 from quantum_trader.cli.progress import run_with_progress
 from quantum_trader.cli.tables import (
     contributions_table,
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(ess_app, name="ess")
 app.command(help="Train the ensemble walk-forward and store the models.")(train)
 console = Console()
 logger = logging.getLogger("quantum_trader")

@@ -71,3 +71,24 @@ def test_stored_trip_blocks_entries_after_restart(tmp_path: Path) -> None:
     ess.reset(pd.Timestamp("2024-02-02", tz="UTC").value, authorised_by="risk officer")
     third = simulate(settings, {"BTC/USDT": flat}, {"BTC/USDT": _long_at(4, [0])})
     assert len(third.trades) == 1
+
+
+def test_ess_reset_command_lifts_stored_trip(tmp_path: Path) -> None:
+    """`quantum-trader ess reset FILE --by NAME` turns a stored halt into active."""
+    from typer.testing import CliRunner
+
+    from quantum_trader.cli.main import app
+
+    state_file = tmp_path / "ess.json"
+    ess = EmergencyStop(_settings(state_file).emergency_stop)
+    ess.attach_store(EssStateStore(state_file))
+    ess.trip_manual(1, "operator test")
+    runner = CliRunner()
+    status = runner.invoke(app, ["ess", "status", str(state_file)])
+    assert status.exit_code == 0
+    assert "ESS state: halted" in status.output
+    missing_name = runner.invoke(app, ["ess", "reset", str(state_file), "--by", " "])
+    assert missing_name.exit_code == 2
+    done = runner.invoke(app, ["ess", "reset", str(state_file), "--by", "risk officer"])
+    assert done.exit_code == 0
+    assert "halted -> active" in done.output
