@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantum_trader.backtest.assembly import build_stack
+from quantum_trader.backtest.assembly import Stack, build_stack
 from quantum_trader.backtest.benchmark import buy_and_hold_equity
 from quantum_trader.backtest.contributions import contributions
 from quantum_trader.backtest.counters import pipeline_counters, subsystem_counters
@@ -41,6 +41,27 @@ from quantum_trader.subsystems.emergency_stop import EmergencyStop, EssStateStor
 from quantum_trader.subsystems.sizing import TradingMathematician
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TradingSession:
+    """Everything one run wires together; the kernel's ``step`` drives it candle by candle."""
+
+    settings: Settings
+    candles: dict[str, pd.DataFrame]
+    feed: CandleFeed
+    exchange: SimulatedExchange
+    emergency_stop: EmergencyStop
+    pipeline: DecisionPipeline
+    kernel: TradingKernel
+    log: DecisionLog
+    bus: EventBus
+    stack: Stack | None
+
+    def start(self) -> None:
+        """Start the subsystems in dependency order (a failing start raises with its reason)."""
+        if self.stack is not None:
+            self.stack.registry.start()
 
 
 @dataclass
@@ -140,17 +161,16 @@ def run_backtest(settings: Settings, progress: Progress | None = None) -> Backte
     return result
 
 
-def simulate(
+def build_session(
     settings: Settings,
     candles: dict[str, pd.DataFrame],
     signals: dict[str, SignalFrame] | SignalSet,
-    progress: ProgressCallback | None = None,
     catalog: DataCatalog | None = None,
     *,
     skip_quiet: bool = True,
     subsystems: bool = True,
-) -> BacktestResult:
-    """Replay ``candles`` through the kernel with precomputed ``signals``.
+) -> TradingSession:
+    """Wire the exchange, the subsystems, the pipeline and the kernel for ``candles``.
 
     ``signals`` is either one strategy's frames per symbol, run as given, or the AI pipeline's
     SignalSet, whose profiles the subsystems steer (``subsystems=False`` runs the profiles
@@ -233,9 +253,44 @@ def simulate(
         reset_after_ns=_reset_after_ns(settings),
         skip_quiet=skip_quiet,
     )
-    if stack is not None:
-        stack.registry.start()
-    kernel.run(progress)
+    return TradingSession(
+        settings=settings,
+        candles=candles,
+        feed=feed,
+        exchange=exchange,
+        emergency_stop=emergency_stop,
+        pipeline=pipeline,
+        kernel=kernel,
+        log=log,
+        bus=bus,
+        stack=stack,
+    )
+
+
+def simulate(
+    settings: Settings,
+    candles: dict[str, pd.DataFrame],
+    signals: dict[str, SignalFrame] | SignalSet,
+    progress: ProgressCallback | None = None,
+    catalog: DataCatalog | None = None,
+    *,
+    skip_quiet: bool = True,
+    subsystems: bool = True,
+) -> BacktestResult:
+    """Replay ``candles`` through the kernel with precomputed ``signals``; see build_session."""
+    session = build_session(
+        settings, candles, signals, catalog, skip_quiet=skip_quiet, subsystems=subsystems
+    )
+    session.start()
+    session.kernel.run(progress)
+    return finish_session(session)
+
+
+def finish_session(session: TradingSession) -> BacktestResult:
+    """Stop the subsystems and collect every result of a session whose kernel has run."""
+    settings, candles, feed = session.settings, session.candles, session.feed
+    exchange, emergency_stop, log = session.exchange, session.emergency_stop, session.log
+    kernel, pipeline, stack = session.kernel, session.pipeline, session.stack
     health = None
     if stack is not None:
         health = stack.healing.check(time.time(), stack.registry)
