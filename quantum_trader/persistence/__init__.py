@@ -1,0 +1,1 @@
+"""Persistence: the SQL database of orders, fills, positions and decisions, and Redis events."""
