@@ -13,6 +13,7 @@ from rich.logging import RichHandler
 from quantum_trader.cli.data_commands import data_app
 from quantum_trader.cli.ess_commands import ess_app
 from quantum_trader.cli.progress import run_with_progress
+from quantum_trader.cli.serve_command import serve
 from quantum_trader.cli.tables import (
     contributions_table,
     emergency_stop_summary,
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(ess_app, name="ess")
 app.command(help="Train the ensemble walk-forward and store the models.")(train)
+app.command(help="Serve the API and paper-trade the shipped candles.")(serve)
 console = Console()
 logger = logging.getLogger("quantum_trader")
 

@@ -1,0 +1,46 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from quantum_trader.api.deps import Trader
+from quantum_trader.api.schemas import HealthResponse, ReadinessResponse
+from quantum_trader.subsystems.base import Health
+
+router = APIRouter(tags=["health"])
+
+# Market data older than this many seconds of wall time makes the service not ready.
+MAX_DATA_AGE_SECONDS = 60.0
+
+
+@router.get("/health")
+async def liveness() -> HealthResponse:
+    """Report that the process serves requests."""
+    return HealthResponse()
+
+
+@router.get("/health/ready")
+async def readiness(request: Request, trader: Trader, response: Response) -> ReadinessResponse:
+    """Report ready when every subsystem runs healthy and the replay delivered fresh candles."""
+    problems = [
+        f"subsystem {row.short_name} is {row.health}"
+        for row in trader.subsystem_status()
+        if row.health is not Health.HEALTHY
+    ]
+    loop_error: str | None = getattr(request.app.state, "loop_error", None)
+    if loop_error is not None:
+        problems.append(f"the replay loop failed: {loop_error}")
+    state = trader.status()
+    if state.finished:
+        problems.append("the replay has finished, so no new candles arrive")
+    elif state.data_age_seconds is None:
+        problems.append("no candle has been processed yet")
+    elif state.data_age_seconds > MAX_DATA_AGE_SECONDS:
+        problems.append(
+            f"the newest candle was processed {state.data_age_seconds:.0f} s ago, "
+            f"more than {MAX_DATA_AGE_SECONDS:.0f} s"
+        )
+    if problems:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return ReadinessResponse(ready=not problems, problems=problems)

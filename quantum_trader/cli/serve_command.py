@@ -1,0 +1,38 @@
+"""The ``serve`` command: run the paper-trading API with uvicorn on one host and port."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from quantum_trader.config import load_settings
+
+logger = logging.getLogger(__name__)
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind. Keep 127.0.0.1 unless a proxy fronts it.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
+    speed: Annotated[
+        float, typer.Option(min=0.001, help="Replay speed in candle times per second.")
+    ] = 1.0,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML settings file. Without it, the environment and defaults apply."),
+    ] = None,
+) -> None:
+    """Paper-trade the configured candles and serve the HTTP API until interrupted."""
+    # Imported here so the other commands work without the service dependencies installed.
+    import uvicorn
+
+    from quantum_trader.api.app import create_app
+
+    settings = load_settings(config)
+    app = create_app(settings, speed=speed)
+    logger.info("Serving the API on http://%s:%d", host, port)
+    uvicorn.run(app, host=host, port=port, log_config=None)

@@ -1,0 +1,1 @@
+"""Paper trading: the backtest kernel driven in wall-clock time."""

@@ -1,0 +1,329 @@
+"""Paper trading: replay the shipped candles through the backtest's kernel in wall-clock time.
+
+The trader builds the same TradingSession a backtest builds (same signals, same subsystems,
+same decision code) and steps its kernel one candle time at a time, so a replay gives exactly
+the trades of ``simulate`` over the same candles. Fills, orders and decisions are published on
+the session's EventBus as the kernel produces them.
+
+State lives in memory only.
+TODO: persist trades, orders and the equity curve through quantum_trader.persistence once it
+exists, so a restarted service resumes instead of replaying from the first candle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from quantum_trader.backtest.runner import TradingSession, build_session, load_market_data
+from quantum_trader.backtest.signal_set import SignalSet, ai_pipeline_signals
+from quantum_trader.config import Settings
+from quantum_trader.core.types import Order, Position, Trade
+from quantum_trader.engine.bus import Handler
+from quantum_trader.engine.decisions import Decision
+from quantum_trader.errors import ConfigurationError
+from quantum_trader.subsystems.base import Mode
+from quantum_trader.subsystems.registry import SubsystemRegistry, SubsystemStatus
+from quantum_trader.subsystems.supervisor_os import Directives
+
+logger = logging.getLogger(__name__)
+
+EVENT_TOPICS = ("fill", "order", "decision")
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSignal:
+    """One strategy profile's signal on one candle."""
+
+    entry: int
+    exit: bool
+    confidence: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatestSignal:
+    """The signals of the newest candle of a symbol that the replay has closed."""
+
+    symbol: str
+    time_ns: int
+    profiles: dict[str, ProfileSignal]
+    votes: dict[str, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TraderStatus:
+    """Progress of the replay and the state of the account."""
+
+    step: int
+    steps: int
+    finished: bool
+    market_time_ns: int | None
+    equity: float
+    cash: float
+    open_positions: int
+    loop_lag_seconds: float
+    data_age_seconds: float | None
+
+
+def _iso(time_ns: int) -> str:
+    return datetime.fromtimestamp(time_ns / 1e9, UTC).isoformat()
+
+
+class PaperTrader:
+    """A replay of candles through a TradingSession at a chosen speed (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._session: TradingSession | None = None
+        self._signals: SignalSet | None = None
+        self._next_step = 0
+        self._finished = False
+        self._last_step_wall: float | None = None
+        self.loop_lag_seconds = 0.0
+
+    # Lifecycle.
+
+    def prepare(self) -> None:
+        """Load the configured candles, build the AI pipeline signals and the session."""
+        data = load_market_data(self.settings)
+        self._signals = ai_pipeline_signals(self.settings, data.candles, None)
+        # Every step is processed one by one: a live loop has no future to skip over.
+        self._session = build_session(
+            self.settings, data.candles, self._signals, data.catalog, skip_quiet=False
+        )
+        logger.info(
+            "Paper trader prepared: %d symbols, %d candle times from %s.",
+            len(data.candles),
+            len(self._session.feed),
+            _iso(self._session.feed.times[0]),
+        )
+
+    def start(self) -> None:
+        """Start the subsystems in dependency order. A failure raises with its reason."""
+        self.session.start()
+
+    def stop(self) -> None:
+        """Stop the subsystems in reverse start order."""
+        if self._session is not None and self._session.stack is not None:
+            self._session.stack.registry.stop()
+
+    @property
+    def session(self) -> TradingSession:
+        """The session built by ``prepare``."""
+        if self._session is None:
+            raise ConfigurationError("the paper trader is not prepared, so call prepare() first")
+        return self._session
+
+    @property
+    def registry(self) -> SubsystemRegistry:
+        """The registry of the fourteen subsystems."""
+        stack = self.session.stack
+        if stack is None:
+            raise ConfigurationError("this session runs without subsystems")
+        return stack.registry
+
+    # Stepping.
+
+    @property
+    def finished(self) -> bool:
+        """Whether every candle time has been processed and open positions were closed."""
+        return self._finished
+
+    def step(self) -> bool:
+        """Process the next candle time and return False once the replay has finished.
+
+        After the last candle time, open positions are closed at their last close, as at the
+        end of a backtest, so a finished replay has the backtest's trades.
+        """
+        if self._finished:
+            return False
+        session = self.session
+        if self._next_step >= len(session.feed):
+            session.kernel.close_at_end()
+            self._finished = True
+            logger.info("Paper replay finished after %d candle times.", self._next_step)
+            return False
+        session.kernel.step(self._next_step)
+        self._next_step += 1
+        self._last_step_wall = time.time()
+        if session.stack is not None:
+            # The subsystems run inside the kernel step, so a completed step is their heartbeat.
+            for subsystem in session.stack.registry.subsystems.values():
+                if subsystem.running:
+                    subsystem.heartbeat()
+        return True
+
+    async def run(self, speed: float, stop_event: asyncio.Event) -> None:
+        """Step through the timeline at ``speed`` candle times per second until done or stopped.
+
+        ``loop_lag_seconds`` records how late the latest step started against its schedule.
+        """
+        if not math.isfinite(speed) or speed <= 0:
+            raise ConfigurationError(
+                f"paper speed must be a positive number of candles per second, got {speed}"
+            )
+        interval = 1.0 / speed
+        next_due = time.monotonic()
+        while not stop_event.is_set():
+            self.loop_lag_seconds = max(0.0, time.monotonic() - next_due)
+            if not self.step():
+                return
+            next_due += interval
+            # Sleep at least zero seconds so the event loop serves requests between steps.
+            await asyncio.sleep(max(0.0, next_due - time.monotonic()))
+
+    # Reading state.
+
+    @property
+    def symbols(self) -> list[str]:
+        """The traded symbols as the catalog names them."""
+        return list(self.session.candles)
+
+    def status(self) -> TraderStatus:
+        """Return the replay's progress and the account's equity."""
+        session = self.session
+        equity = session.kernel.equity
+        market_time = session.feed.times[self._next_step - 1] if self._next_step else None
+        age = None if self._last_step_wall is None else time.time() - self._last_step_wall
+        return TraderStatus(
+            step=self._next_step,
+            steps=len(session.feed),
+            finished=self._finished,
+            market_time_ns=market_time,
+            equity=float(equity[-1]) if len(equity) else session.exchange.cash,
+            cash=session.exchange.cash,
+            open_positions=len(session.exchange.positions),
+            loop_lag_seconds=self.loop_lag_seconds,
+            data_age_seconds=age,
+        )
+
+    def subsystem_status(self) -> list[SubsystemStatus]:
+        """Return one status row per subsystem."""
+        return self.registry.status()
+
+    def directives(self) -> Directives:
+        """Return AI-HFOS's current global mode and limits."""
+        stack = self.session.stack
+        if stack is None:
+            raise ConfigurationError("this session runs without subsystems")
+        return stack.oversight.hfos.directives
+
+    def trades(self) -> list[Trade]:
+        """Return the closed trades, oldest first."""
+        return list(self.session.exchange.trades)
+
+    def positions(self) -> list[Position]:
+        """Return the open positions."""
+        return list(self.session.exchange.positions.values())
+
+    def orders(self) -> list[Order]:
+        """Return every order submitted so far, oldest first."""
+        return list(self.session.exchange.orders)
+
+    def equity(self) -> list[tuple[int, float]]:
+        """Return (candle open time in ns, equity at its close) for each processed step."""
+        session = self.session
+        values = session.kernel.equity.tolist()
+        return list(zip(session.feed.times[: len(values)], values, strict=True))
+
+    def drawdown(self) -> float:
+        """Return the current drawdown from the equity peak as a fraction of the peak."""
+        curve = self.session.kernel.equity
+        if not len(curve):
+            return 0.0
+        peak = float(np.max(curve))
+        return 0.0 if peak <= 0 else max(0.0, 1.0 - float(curve[-1]) / peak)
+
+    def decisions(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int = 100,
+    ) -> list[Decision]:
+        """Return the newest ``limit`` decisions, oldest first, filtered by symbol and time.
+
+        ``since`` and ``until`` are inclusive bounds in ns UTC on the decision time.
+        """
+        if limit < 1:
+            raise ConfigurationError(f"limit must be at least 1, got {limit}")
+        matched: list[Decision] = []
+        for decision in reversed(self.session.log.decisions):
+            if symbol is not None and decision.symbol != symbol:
+                continue
+            if since is not None and decision.time_ns < since:
+                continue
+            if until is not None and decision.time_ns > until:
+                continue
+            matched.append(decision)
+            if len(matched) == limit:
+                break
+        matched.reverse()
+        return matched
+
+    def latest_signal(self, symbol: str) -> LatestSignal | None:
+        """Return the signals of ``symbol``'s newest processed candle, or None before the first."""
+        session, signals = self.session, self._signals
+        assert signals is not None  # set together with the session
+        series = session.feed.series[symbol]
+        processed = min(self._next_step, len(session.feed))
+        rows = np.asarray(series.row_at[:processed], dtype=np.int64)
+        known = rows[rows >= 0]
+        if not len(known):
+            return None
+        row = int(known[-1])
+        profiles = {
+            name: ProfileSignal(
+                entry=int(frames[symbol].entry[row]),
+                exit=bool(frames[symbol].exit[row]),
+                confidence=_finite(float(frames[symbol].confidence[row])),
+            )
+            for name, frames in signals.profiles.items()
+            if symbol in frames
+        }
+        votes: dict[str, float | None] = {}
+        if signals.model is not None and symbol in signals.model.votes:
+            for model_name, values in signals.model.votes[symbol].items():
+                votes[model_name] = _finite(float(values[row]))
+        time_ns = int(session.candles[symbol]["date"].iloc[row].value)
+        return LatestSignal(symbol, time_ns, profiles, votes)
+
+    # Commands.
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Call ``handler`` with every event the session publishes on ``topic``."""
+        self.session.bus.subscribe(topic, handler)
+
+    def unsubscribe(self, topic: str, handler: Handler) -> None:
+        """Stop calling ``handler`` for ``topic``."""
+        self.session.bus.unsubscribe(topic, handler)
+
+    def set_mode(self, short_name: str, mode: Mode | str) -> Mode:
+        """Set a subsystem's configured mode and return its effective mode."""
+        return self.registry.set_mode(short_name, mode)
+
+    def trip(self, reason: str) -> None:
+        """Trip the ESS by hand. Pending entry orders are cancelled, as for any other trip."""
+        session = self.session
+        now = session.kernel.clock.now_ns()
+        was_active = session.emergency_stop.trip is None
+        event = session.emergency_stop.trip_manual(now, reason)
+        if was_active:
+            session.pipeline.on_trip(event, now)
+
+    def reset(self, authorised_by: str) -> None:
+        """Lift an ESS trip. The equity peak restarts at the current equity."""
+        session = self.session
+        session.emergency_stop.reset(session.kernel.clock.now_ns(), authorised_by)
+        # Without a new peak, the drawdown read by AI-HFOS would keep trading stopped.
+        session.pipeline.equity_peak = self.status().equity
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

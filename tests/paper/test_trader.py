@@ -1,0 +1,135 @@
+"""The paper trader replays the backtest's session step by step in wall-clock time."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.backtest.runner import load_market_data, simulate
+from quantum_trader.backtest.signal_set import ai_pipeline_signals
+from quantum_trader.config import Settings
+from quantum_trader.errors import ConfigurationError
+from quantum_trader.paper.trader import PaperTrader
+
+DATADIR = Path(__file__).resolve().parents[2] / "data" / "binance"
+
+
+def fast_settings() -> Settings:
+    # The AI Trading Engine off keeps the test free of model training, while the two rule profiles
+    # and all fourteen subsystems still run.
+    return Settings(
+        data={
+            "datadir": DATADIR,
+            "timeframe": "1h",
+            "symbols": ("BTC/USDT", "ETH/USDT"),
+            "start": "2025-01-01",
+            "end": "2025-03-01",
+        },
+        model={"mode": "off"},
+    )
+
+
+def prepared_trader() -> PaperTrader:
+    trader = PaperTrader(fast_settings())
+    trader.prepare()
+    trader.start()
+    return trader
+
+
+def test_replay_gives_backtest_trades() -> None:
+    settings = fast_settings()
+    data = load_market_data(settings)
+    expected = simulate(settings, data.candles, ai_pipeline_signals(settings, data.candles, None))
+    trader = prepared_trader()
+
+    while trader.step():
+        pass
+    trader.stop()
+
+    assert len(expected.trades) > 0
+    assert trader.trades() == expected.trades
+    assert trader.orders() == expected.orders
+    assert [value for _, value in trader.equity()] == expected.equity.tolist()
+
+
+def test_run_at_high_speed_finishes_replay() -> None:
+    trader = prepared_trader()
+
+    asyncio.run(trader.run(1e9, asyncio.Event()))
+
+    assert trader.finished
+    assert trader.status().step == trader.status().steps
+    assert trader.positions() == []
+
+
+def test_run_stops_when_event_set() -> None:
+    trader = prepared_trader()
+    stop_event = asyncio.Event()
+    stop_event.set()
+
+    asyncio.run(trader.run(1e9, stop_event))
+
+    assert trader.status().step == 0
+    assert not trader.finished
+
+
+@pytest.mark.parametrize("speed", [0.0, -1.0, float("nan")])
+def test_run_rejects_bad_speed(speed: float) -> None:
+    trader = prepared_trader()
+
+    with pytest.raises(ConfigurationError, match="positive number of candles per second"):
+        asyncio.run(trader.run(speed, asyncio.Event()))
+
+
+def test_decisions_filtered_by_symbol_time_and_limit() -> None:
+    trader = prepared_trader()
+    while trader.step():
+        pass
+
+    every = trader.decisions(limit=1_000_000)
+    btc = trader.decisions(symbol="BTC/USDT", limit=1_000_000)
+    newest_two = trader.decisions(limit=2)
+    since = every[len(every) // 2].time_ns
+    later = trader.decisions(since=since, limit=1_000_000)
+
+    assert len(btc) > 0
+    assert all(decision.symbol == "BTC/USDT" for decision in btc)
+    assert newest_two == every[-2:]
+    assert all(decision.time_ns >= since for decision in later)
+    assert trader.decisions(until=since - 1, limit=1_000_000) == [
+        d for d in every if d.time_ns < since
+    ]
+
+
+def test_latest_signal_is_newest_closed_candle() -> None:
+    trader = prepared_trader()
+
+    assert trader.latest_signal("BTC/USDT") is None
+    for _ in range(3):
+        trader.step()
+    signal = trader.latest_signal("BTC/USDT")
+
+    assert signal is not None
+    # 2025-01-01T02:00Z, the open of the third hourly candle, in ns.
+    assert signal.time_ns == 1_735_696_800_000_000_000
+    assert set(signal.profiles) == {"trend_following", "mean_reversion"}
+    assert signal.votes == {}
+
+
+def test_manual_trip_halts_and_reset_lifts() -> None:
+    trader = prepared_trader()
+    trader.step()
+
+    trader.trip("operator test")
+    halted = trader.session.emergency_stop.state
+    trader.reset("alice")
+
+    assert halted == "halted"
+    assert trader.session.emergency_stop.state == "active"
+
+
+def test_session_before_prepare_raises() -> None:
+    with pytest.raises(ConfigurationError, match="call prepare"):
+        PaperTrader(fast_settings()).status()
