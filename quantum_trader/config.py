@@ -185,8 +185,9 @@ class EmergencyStopSettings(_Section):
     )
     reduce_on_trip: bool = Field(
         False,
-        description="Without flatten_on_trip: after a trip let reduce-only orders through "
-        "(state 'reducing'); false blocks every new order (state 'halted').",
+        description="Without flatten_on_trip: after a trip report the state 'reducing' "
+        "instead of 'halted'. Either way new entries stop; exits of open positions (signals, "
+        "stops, targets) still go through in a backtest.",
     )
     stop_loss_burst_count: int | None = Field(
         4, ge=2, le=1000, description="Stop-loss exits within the burst window that trip; None=off."

@@ -7,7 +7,9 @@ runs again. A subsystem whose "effect" is zero on real data is not doing anythin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from quantum_trader.backtest.results import BacktestResult
@@ -39,6 +41,18 @@ SWITCHES: tuple[tuple[str, str], ...] = (
 ALWAYS_ON = {"risk", "emergency_stop"}
 
 Simulation = Callable[[Settings, SignalSet], BacktestResult]
+
+
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Keep the ablation runs' warnings off the console; they would read as the main run's."""
+    package = logging.getLogger("quantum_trader")
+    level = package.level
+    package.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        package.setLevel(level)
 
 
 def headline(result: BacktestResult) -> tuple[float, float]:
@@ -96,7 +110,8 @@ def contributions(
             row.update(return_effect=None, drawdown_effect=None, trades_without=None)
             rows.append(row)
             continue
-        ablated = simulate(switched_off(settings, section), ablation_signals(signals, section))
+        with _quiet_logs():
+            ablated = simulate(switched_off(settings, section), ablation_signals(signals, section))
         ablated_return, ablated_drawdown = headline(ablated)
         row.update(
             return_effect=base_return - ablated_return,

@@ -72,7 +72,12 @@ def subsystem_counters(
     return rows
 
 
-def pipeline_counters(status: list[dict[str, Any]], orders: list[Order]) -> list[dict[str, Any]]:
+def pipeline_counters(
+    status: list[dict[str, Any]],
+    orders: list[Order],
+    ess_trips: int = 0,
+    ess_vetoes: int = 0,
+) -> list[dict[str, Any]]:
     """Counters of the fourteen registered subsystems, in pipeline order.
 
     The AI Trading Engine's ``changed`` counts the positions its candidates opened; every other
@@ -86,6 +91,10 @@ def pipeline_counters(status: list[dict[str, Any]], orders: list[Order]) -> list
         counters = dict(row["counters"])
         if row["short_name"] == "AI Trading Engine":
             counters["changed"] = ml_entries
+        if row["short_name"] == "ESS":
+            # The ESS "changes" the run by tripping; its vetoes are the entries it blocked.
+            counters["changed"] = ess_trips
+            counters["vetoed"] = ess_vetoes
         rows.append(
             {
                 "subsystem": row["short_name"],

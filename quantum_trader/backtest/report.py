@@ -120,6 +120,7 @@ def result_payload(
         "trades": result.trades,
         "decision_counts": decision_counts(result),
         "subsystems": result.subsystems,
+        "health": result.health,
         "subsystem_contributions": result.contributions,
         "decisions": result.decisions,
         "equity_curve": equity_curve_records(result),

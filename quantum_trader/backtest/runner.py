@@ -327,7 +327,9 @@ def finish_session(session: TradingSession) -> BacktestResult:
         funding_paid=exchange.funding_paid,
     )
     if stack is not None:
-        result.subsystems = pipeline_counters(status, exchange.orders)
+        result.subsystems = pipeline_counters(
+            status, exchange.orders, len(_trips(log)), pipeline.halted_vetoes
+        )
         result.health = {"subsystems": status, "healthy": bool(health and health.healthy)}
     else:
         result.subsystems = subsystem_counters(settings, log, exchange.orders, None)

@@ -116,6 +116,12 @@ def _subsystem_modes(values: list[str]) -> dict[str, Any]:
             raise ConfigurationError(
                 f"invalid --subsystem {value!r}: missing mode; write NAME=MODE, as in {name}=off"
             )
+        if name in ("ess", "emergency_stop", "trading_mathematician", "sizing"):
+            raise ConfigurationError(
+                f"invalid --subsystem {value!r}: the ESS and the Trading Mathematician are "
+                "always enforced (every order needs a size and passes the last gate); change "
+                "their limits in the emergency_stop and risk settings instead"
+            )
         if name not in SUBSYSTEM_SECTIONS:
             raise ConfigurationError(
                 f"invalid --subsystem {value!r}: unknown subsystem {name!r}; "

@@ -90,6 +90,13 @@ def _signed_percent(value: Any) -> str:
 def emergency_stop_summary(result: BacktestResult) -> str:
     state = result.emergency_stop or {}
     trips = state.get("trips", [])
+    if not trips and state.get("state") != "active":
+        stored = state.get("trip") or {}
+        return (
+            f"Emergency stop: {state.get('state')} from the start by a stored "
+            f"{stored.get('reason', 'earlier')} trip, so no entry was allowed; "
+            "lift it with: quantum-trader ess reset STATE_FILE --by NAME"
+        )
     if not trips:
         return "Emergency stop: never tripped."
     first = trips[0]

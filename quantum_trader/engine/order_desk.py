@@ -10,6 +10,7 @@ from __future__ import annotations
 from quantum_trader.core.types import ExitReason, Order, OrderSide, OrderType, PositionSide
 from quantum_trader.engine.bus import EventBus
 from quantum_trader.engine.decisions import Action, Decision, DecisionLog
+from quantum_trader.exchange.markets import floor_quantity
 from quantum_trader.exchange.simulated import SimulatedExchange
 
 
@@ -38,12 +39,18 @@ class OrderDesk:
             symbol=symbol,
             side=side,
             type=OrderType.MARKET,
-            quantity=min(quantity, position.quantity),
+            quantity=self._reduce_quantity(symbol, quantity, position.quantity),
             created_ns=time_ns,
             reduce_only=True,
             tag=reason.value,
         )
         return self._submit(order, time_ns, self.last_close.get(symbol, position.entry_price))
+
+    def _reduce_quantity(self, symbol: str, quantity: float, held: float) -> float:
+        """Floor a partial exit to the step; a remainder below one step closes everything."""
+        step = self.exchange.markets[symbol].step_size
+        reduced = floor_quantity(min(quantity, held), step)
+        return held if held - reduced < step else reduced
 
     def submit_add(self, symbol: str, quantity: float, time_ns: int) -> Order | None:
         """Add ``quantity`` on the side of an open position (a scale-in), as a market order."""

@@ -258,7 +258,14 @@ class Ledger:
     def _reduce(
         self, position: Position, quantity: float, price: float, fee: float, time_ns: int, tag: str
     ) -> None:
-        """Book a closing fill of ``quantity``; close the position when nothing remains."""
+        """Book a closing fill of ``quantity``; close the position when nothing remains.
+
+        A remainder smaller than half the market's quantity step is float residue from earlier
+        partial exits, not a position: the fill then closes the whole position.
+        """
+        remainder = position.quantity - quantity
+        if remainder < self.markets[position.symbol].step_size / 2:
+            quantity = position.quantity
         share = quantity / position.quantity if quantity < position.quantity else 1.0
         gross = int(position.side) * quantity * (price - position.entry_price)
         margin = position.margin * share

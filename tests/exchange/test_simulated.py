@@ -526,3 +526,22 @@ def test_triggered_stop_listed_as_filled_order() -> None:
     assert stop_orders[0].stop_price == 98.0
     assert stop_orders[0].status is OrderStatus.FILLED
     assert stop_orders[0].filled_quantity == 1.0
+
+
+def test_partial_exits_leave_no_float_residue() -> None:
+    """0.01433 sold as 0.00716 then 0.00717 closes the position: two trades, nothing left.
+
+    0.01433 - 0.00716 is 0.0071700000000000005 in floats; the residue of 5e-19 after the
+    second sale is far below half a step (0.000005), so the second sale closes the position.
+    """
+    exchange = make_exchange(step=0.00001, min_notional=0.0)
+    exchange.submit_order(order("in", OrderSide.BUY, 0.01433), T0)
+    flat(exchange, 1, 100_000.0)
+    exchange.submit_order(order("cut", OrderSide.SELL, 0.00716, reduce_only=True), T0)
+    flat(exchange, 2, 100_000.0)
+    exchange.submit_order(order("out", OrderSide.SELL, 0.00717, reduce_only=True), T0)
+    flat(exchange, 3, 100_000.0)
+    assert SYMBOL not in exchange.positions
+    assert len(exchange.trades) == 2
+    assert exchange.trades[0].quantity == 0.00716
+    assert exchange.trades[1].quantity == pytest.approx(0.00717, abs=1e-12)
