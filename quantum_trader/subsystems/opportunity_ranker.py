@@ -303,9 +303,11 @@ class OpportunityRanker(Subsystem):
         return _unit((3.0 * target - atr_ratio) / (2.0 * target))
 
     def _liquidity(self, quote_volume: float) -> float:
-        if not quote_volume > 0:
-            return 0.0
         floor, full = self.settings.liquidity_floor, self.settings.liquidity_full
+        # At or below the floor the factor is 0; this also keeps a tiny subnormal volume, whose
+        # ratio to the floor rounds to 0, away from log(0).
+        if not quote_volume > floor:
+            return 0.0
         return _unit(math.log(quote_volume / floor) / math.log(full / floor))
 
     def _recent_results(self, symbol: str) -> float:

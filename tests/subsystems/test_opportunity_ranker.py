@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -176,6 +176,7 @@ def test_nan_inputs_score_zero_without_raising() -> None:
     assert ranking.scores["SOL/USDT"] == pytest.approx(0.05)
 
 
+@example(strength=0.0, atr_ratio=0.0, volume=5e-324, efficiency=0.0, cost=0.0)
 @given(
     st.floats(allow_nan=True),
     st.floats(allow_nan=True),
