@@ -330,6 +330,17 @@ class StrategySettings(_Section):
         return self
 
 
+class ServiceSettings(_Section):
+    """The paper-trading service."""
+
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the journal, e.g. sqlite:///user_data/quantum_trader.db "
+        "or postgresql+psycopg://user@host/db. With it, every step is stored and a restart "
+        "resumes where the last run stopped; None keeps the state in memory only.",
+    )
+
+
 class BacktestSettings(_Section):
     initial_capital: float = Field(10_000.0, gt=0, le=1e12, description="Quote currency.")
     output_dir: Path = Field(Path("results"), description="Run folders are created here.")
@@ -354,6 +365,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     strategy: StrategySettings = StrategySettings()
     backtest: BacktestSettings = BacktestSettings()
+    service: ServiceSettings = ServiceSettings()
     universe: UniverseSettings = UniverseSettings()
     ranker: RankerSettings = RankerSettings()
     supervisor: SupervisorSettings = SupervisorSettings()

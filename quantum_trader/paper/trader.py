@@ -5,14 +5,15 @@ same decision code) and steps its kernel one candle time at a time, so a replay 
 the trades of ``simulate`` over the same candles. Fills, orders and decisions are published on
 the session's EventBus as the kernel produces them.
 
-State lives in memory only.
-TODO: persist trades, orders and the equity curve through quantum_trader.persistence once it
-exists, so a restarted service resumes instead of replaying from the first candle.
+Without ``service.database_url`` the state lives in memory only. With it, each step is
+journaled in one transaction (see ``paper.journal``), and a restarted trader resumes at the
+stored step with the ESS latch and the subsystem modes restored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -28,6 +29,7 @@ from quantum_trader.core.types import Order, Position, Trade
 from quantum_trader.engine.bus import Handler
 from quantum_trader.engine.decisions import Decision
 from quantum_trader.errors import ConfigurationError
+from quantum_trader.paper.journal import Journal
 from quantum_trader.subsystems.base import Mode
 from quantum_trader.subsystems.registry import SubsystemRegistry, SubsystemStatus
 from quantum_trader.subsystems.supervisor_os import Directives
@@ -86,6 +88,8 @@ class PaperTrader:
         self._finished = False
         self._last_step_wall: float | None = None
         self.loop_lag_seconds = 0.0
+        url = settings.service.database_url
+        self._journal = Journal(url) if url else None
 
     # Lifecycle.
 
@@ -105,8 +109,29 @@ class PaperTrader:
         )
 
     def start(self) -> None:
-        """Start the subsystems in dependency order. A failure raises with its reason."""
+        """Start the subsystems in dependency order, then resume from the journal if any.
+
+        A failure raises with its reason.
+        """
         self.session.start()
+        if self._journal is not None:
+            self._resume(self._journal)
+
+    def _resume(self, journal: Journal) -> None:
+        """Replay the steps the database already holds, then restore the ESS and the modes."""
+        stored = journal.stored_step()
+        session = self.session
+        for step in range(min(stored, len(session.feed))):
+            session.kernel.step(step)
+        self._next_step = min(stored, len(session.feed))
+        journal.verify_resume(session, self._next_step)
+        ess = journal.stored_ess_state()
+        if ess is not None and ess.get("state") != "active" and session.emergency_stop.trip is None:
+            reason = str((ess.get("trip") or {}).get("detail") or "stored trip")
+            self.trip(f"restored from the database: {reason}")
+        for short_name, mode in journal.stored_modes().items():
+            if short_name in self.registry.subsystems:
+                self.registry.set_mode(short_name, mode)
 
     def stop(self) -> None:
         """Stop the subsystems in reverse start order."""
@@ -150,6 +175,9 @@ class PaperTrader:
             logger.info("Paper replay finished after %d candle times.", self._next_step)
             return False
         session.kernel.step(self._next_step)
+        if self._journal is not None:
+            status = self.status()
+            self._journal.record(session, self._next_step, status.equity, self.drawdown())
         self._next_step += 1
         self._last_step_wall = time.time()
         if session.stack is not None:
@@ -306,7 +334,10 @@ class PaperTrader:
 
     def set_mode(self, short_name: str, mode: Mode | str) -> Mode:
         """Set a subsystem's configured mode and return its effective mode."""
-        return self.registry.set_mode(short_name, mode)
+        effective = self.registry.set_mode(short_name, mode)
+        if self._journal is not None:
+            self._journal.save_mode(short_name, str(Mode(mode).value))
+        return effective
 
     def trip(self, reason: str) -> None:
         """Trip the ESS by hand. Pending entry orders are cancelled, as for any other trip."""
@@ -316,6 +347,13 @@ class PaperTrader:
         event = session.emergency_stop.trip_manual(now, reason)
         if was_active:
             session.pipeline.on_trip(event, now)
+        self._store_ess()
+
+    def _store_ess(self) -> None:
+        if self._journal is not None:
+            self._journal.repository.save_ess_state(
+                json.loads(json.dumps(self.session.emergency_stop.to_dict(), default=str))
+            )
 
     def reset(self, authorised_by: str) -> None:
         """Lift an ESS trip. The equity peak restarts at the current equity."""
@@ -323,6 +361,7 @@ class PaperTrader:
         session.emergency_stop.reset(session.kernel.clock.now_ns(), authorised_by)
         # Without a new peak, the drawdown read by AI-HFOS would keep trading stopped.
         session.pipeline.equity_peak = self.status().equity
+        self._store_ess()
 
 
 def _finite(value: float) -> float | None:

@@ -168,6 +168,20 @@ class EssStateRow(Base):
     updated_at: Mapped[datetime]
 
 
+class ReplayProgressRow(Base):
+    """How far a paper replay has got, as counts of what it journaled; one row with id 1."""
+
+    __tablename__ = "replay_progress"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[int] = mapped_column(Integer)
+    orders: Mapped[int] = mapped_column(Integer)
+    fills: Mapped[int] = mapped_column(Integer)
+    trades: Mapped[int] = mapped_column(Integer)
+    decisions: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
 class SubsystemModeRow(Base):
     __tablename__ = "subsystem_modes"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ from quantum_trader.persistence.models import (
     ModelRegistryRow,
     OrderRow,
     PositionRow,
+    ReplayProgressRow,
     SubsystemModeRow,
     TradeRow,
 )
@@ -44,6 +46,7 @@ from quantum_trader.persistence.models import (
 logger = logging.getLogger(__name__)
 
 _ESS_ROW_ID = 1
+_PROGRESS_ROW_ID = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Columns that a later save of the same client_order_id may change.
 _ORDER_MUTABLE_COLUMNS = ("status", "filled_quantity", "reject_reason", "updated_at")
@@ -164,11 +167,128 @@ def _trade_row(trade: Trade) -> TradeRow:
     )
 
 
+def _fill_row(fill: Fill) -> FillRow:
+    return FillRow(
+        client_order_id=fill.client_order_id,
+        symbol=fill.symbol,
+        side=fill.side.value,
+        price=fill.price,
+        quantity=fill.quantity,
+        fee=fill.fee,
+        liquidity=fill.liquidity.value,
+        time=ns_to_datetime(fill.time_ns),
+        tag=fill.tag,
+    )
+
+
+def _decision_row(decision: Decision) -> DecisionRow:
+    return DecisionRow(
+        time=ns_to_datetime(decision.time_ns),
+        symbol=decision.symbol,
+        subsystem=decision.subsystem,
+        action=decision.action.value,
+        reason=decision.reason,
+        numbers=dict(decision.numbers),
+    )
+
+
+@dataclass
+class JournalStep:
+    """What one replay step adds: new rows, orders whose state changed, and the progress."""
+
+    time_ns: int
+    orders: list[Order]
+    fills: list[Fill]
+    trades: list[Trade]
+    decisions: list[Decision]
+    positions: list[Position] | None
+    equity: float
+    drawdown: float
+    ess_state: dict[str, Any] | None
+    progress: dict[str, int]
+
+
 class TradingRepository:
     """Typed reads and writes of the trading tables; each call is one transaction."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def record_step(self, step: JournalStep) -> None:
+        """Write everything one replay step produced in a single transaction.
+
+        A crash therefore leaves either the whole step or none of it, so a restart that replays
+        up to the stored progress never appends a fill, trade or decision twice.
+        """
+        with self.db.session() as session:
+            for order in step.orders:
+                session.execute(self._order_upsert(order))
+            session.add_all(_fill_row(fill) for fill in step.fills)
+            session.add_all(_trade_row(trade) for trade in step.trades)
+            session.add_all(_decision_row(decision) for decision in step.decisions)
+            if step.positions is not None:
+                session.execute(delete(PositionRow))
+                session.add_all(_position_row(position) for position in step.positions)
+            session.add(
+                EquitySnapshotRow(
+                    time=ns_to_datetime(step.time_ns), equity=step.equity, drawdown=step.drawdown
+                )
+            )
+            now = datetime.now(UTC)
+            if step.ess_state is not None:
+                ess = session.get(EssStateRow, _ESS_ROW_ID)
+                if ess is None:
+                    session.add(EssStateRow(id=_ESS_ROW_ID, state=step.ess_state, updated_at=now))
+                else:
+                    ess.state = step.ess_state
+                    ess.updated_at = now
+            progress = session.get(ReplayProgressRow, _PROGRESS_ROW_ID)
+            if progress is None:
+                progress = ReplayProgressRow(id=_PROGRESS_ROW_ID, updated_at=now)
+                session.add(progress)
+            progress.step = step.progress["step"]
+            progress.orders = step.progress["orders"]
+            progress.fills = step.progress["fills"]
+            progress.trades = step.progress["trades"]
+            progress.decisions = step.progress["decisions"]
+            progress.updated_at = now
+
+    def load_progress(self) -> dict[str, int] | None:
+        """Return the stored replay progress (step and journaled counts), or None."""
+        with self.db.session() as session:
+            row = session.get(ReplayProgressRow, _PROGRESS_ROW_ID)
+            if row is None:
+                return None
+            return {
+                "step": row.step,
+                "orders": row.orders,
+                "fills": row.fills,
+                "trades": row.trades,
+                "decisions": row.decisions,
+            }
+
+    def count_rows(self) -> dict[str, int]:
+        """Return the number of stored fills, trades and decisions (for checks after restart)."""
+        with self.db.session() as session:
+            return {
+                "fills": session.query(FillRow).count(),
+                "trades": session.query(TradeRow).count(),
+                "decisions": session.query(DecisionRow).count(),
+            }
+
+    def _order_upsert(self, order: Order) -> Any:
+        values = _order_values(order, datetime.now(UTC))
+        dialect = self.db.engine.dialect.name
+        if dialect == "sqlite":
+            statement: Any = sqlite.insert(OrderRow).values(values)
+        elif dialect == "postgresql":
+            statement = postgresql.insert(OrderRow).values(values)
+        else:
+            raise ConfigurationError(
+                f"Database dialect {dialect!r} is not supported: use SQLite or PostgreSQL."
+            )
+        update = {name: statement.excluded[name] for name in _ORDER_MUTABLE_COLUMNS}
+        return statement.on_conflict_do_update(index_elements=["client_order_id"], set_=update)
 
     def save_order(self, order: Order) -> None:
         """Insert ``order``, or update the status and fill of the row with its client_order_id.
@@ -193,19 +313,8 @@ class TradingRepository:
 
     def save_fill(self, fill: Fill) -> None:
         """Append one execution."""
-        row = FillRow(
-            client_order_id=fill.client_order_id,
-            symbol=fill.symbol,
-            side=fill.side.value,
-            price=fill.price,
-            quantity=fill.quantity,
-            fee=fill.fee,
-            liquidity=fill.liquidity.value,
-            time=ns_to_datetime(fill.time_ns),
-            tag=fill.tag,
-        )
         with self.db.session() as session:
-            session.add(row)
+            session.add(_fill_row(fill))
 
     def save_trade(self, trade: Trade) -> None:
         """Append one closed round trip."""
@@ -235,19 +344,8 @@ class TradingRepository:
 
     def save_decisions(self, decisions: Iterable[Decision]) -> None:
         """Append decisions in the order given."""
-        rows = [
-            DecisionRow(
-                time=ns_to_datetime(decision.time_ns),
-                symbol=decision.symbol,
-                subsystem=decision.subsystem,
-                action=decision.action.value,
-                reason=decision.reason,
-                numbers=dict(decision.numbers),
-            )
-            for decision in decisions
-        ]
         with self.db.session() as session:
-            session.add_all(rows)
+            session.add_all(_decision_row(decision) for decision in decisions)
 
     def load_decisions(self) -> list[Decision]:
         """Return every stored decision in insertion order."""

@@ -26,7 +26,7 @@ from quantum_trader.engine.decisions import Action, Decision
 from quantum_trader.errors import ConfigurationError
 from quantum_trader.persistence.database import Database, default_database_url
 from quantum_trader.persistence.models import Base, OrderRow, TradeRow
-from quantum_trader.persistence.repository import TradingRepository
+from quantum_trader.persistence.repository import JournalStep, TradingRepository
 from quantum_trader.subsystems.emergency_stop import EmergencyStop
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -102,7 +102,7 @@ def test_upgrade_twice_is_a_no_op(database: Database) -> None:
     database.upgrade()
     with database.engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0001_initial"
+    assert version == "0002_replay_progress"
 
 
 def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -243,3 +243,43 @@ def test_replace_positions_rejects_repeated_symbol(database: Database) -> None:
     btc = Position("BTC/USDT", PositionSide.LONG, 1.0, 100.0, JAN_1_NS)
     with pytest.raises(ConfigurationError, match="repeat a symbol"):
         TradingRepository(database).replace_positions([btc, btc])
+
+
+def test_record_step_writes_rows_and_progress(database: Database) -> None:
+    """One step's order, decision and progress land together; a second step updates the order."""
+    repository = TradingRepository(database)
+    decision = Decision(JAN_1_NS, "BTC/USDT:USDT", "ESS", Action.VETO, "halted", {"x": 1.0})
+    first = JournalStep(
+        time_ns=JAN_1_NS,
+        orders=[_order()],
+        fills=[],
+        trades=[],
+        decisions=[decision],
+        positions=[],
+        equity=10_000.0,
+        drawdown=0.0,
+        ess_state={"state": "active"},
+        progress={"step": 1, "orders": 1, "fills": 0, "trades": 0, "decisions": 1},
+    )
+    repository.record_step(first)
+    second = JournalStep(
+        time_ns=JAN_1_NS + 3_600_000_000_000,
+        orders=[_order(OrderStatus.FILLED, 0.5)],
+        fills=[],
+        trades=[],
+        decisions=[],
+        positions=None,
+        equity=10_010.0,
+        drawdown=0.0,
+        ess_state=None,
+        progress={"step": 2, "orders": 1, "fills": 0, "trades": 0, "decisions": 1},
+    )
+    repository.record_step(second)
+    assert repository.load_progress() == {
+        "step": 2, "orders": 1, "fills": 0, "trades": 0, "decisions": 1,
+    }  # fmt: skip
+    orders = repository.load_orders()
+    assert len(orders) == 1
+    assert orders[0].status is OrderStatus.FILLED
+    assert repository.count_rows() == {"fills": 0, "trades": 0, "decisions": 1}
+    assert repository.load_ess_state() == {"state": "active"}
