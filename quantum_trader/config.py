@@ -339,6 +339,14 @@ class ServiceSettings(_Section):
         "or postgresql+psycopg://user@host/db. With it, every step is stored and a restart "
         "resumes where the last run stopped; None keeps the state in memory only.",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL, e.g. redis://127.0.0.1:6379/0. With it, fills, orders and "
+        "decisions are also published to Redis Streams and the policy in force is stored there.",
+    )
+    redis_prefix: str = Field(
+        "qt", min_length=1, max_length=64, description="Prefix of the Redis stream and key names."
+    )
 
 
 class BacktestSettings(_Section):

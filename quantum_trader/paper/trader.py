@@ -30,6 +30,7 @@ from quantum_trader.engine.bus import Handler
 from quantum_trader.engine.decisions import Decision
 from quantum_trader.errors import ConfigurationError
 from quantum_trader.paper.journal import Journal
+from quantum_trader.paper.redis_feed import TOPICS, RedisFeed
 from quantum_trader.subsystems.base import Mode
 from quantum_trader.subsystems.registry import SubsystemRegistry, SubsystemStatus
 from quantum_trader.subsystems.supervisor_os import Directives
@@ -90,6 +91,7 @@ class PaperTrader:
         self.loop_lag_seconds = 0.0
         url = settings.service.database_url
         self._journal = Journal(url) if url else None
+        self._redis: RedisFeed | None = None
 
     # Lifecycle.
 
@@ -116,6 +118,11 @@ class PaperTrader:
         self.session.start()
         if self._journal is not None:
             self._resume(self._journal)
+        service = self.settings.service
+        if service.redis_url:
+            self._redis = RedisFeed(service.redis_url, service.redis_prefix)
+            for topic in TOPICS:
+                self.session.bus.subscribe(topic, self._redis.handler(topic))
 
     def _resume(self, journal: Journal) -> None:
         """Replay the steps the database already holds, then restore the ESS and the modes."""
@@ -178,6 +185,8 @@ class PaperTrader:
         if self._journal is not None:
             status = self.status()
             self._journal.record(session, self._next_step, status.equity, self.drawdown())
+        if self._redis is not None and session.stack is not None:
+            self._redis.store_policy(session.stack.oversight.policy.policy)
         self._next_step += 1
         self._last_step_wall = time.time()
         if session.stack is not None:
