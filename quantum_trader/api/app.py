@@ -20,12 +20,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quantum_trader.api.metrics import install_metrics
 from quantum_trader.api.routes import (
     ai,
+    backtests,
     decisions,
     equity,
     ess,
     health,
     orders,
     positions,
+    selection,
     signals,
     stream,
     subsystems,
@@ -85,7 +87,8 @@ def create_app(
 
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1")
-    for module in (ai, signals, trades, positions, orders, equity, decisions, subsystems, ess):
+    modules = (ai, signals, trades, positions, orders, equity, decisions, subsystems, ess)
+    for module in (*modules, selection, backtests):
         api.include_router(module.router)
     api.include_router(stream.router)
     app.include_router(api)
