@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from quantum_trader.config import load_settings
+from quantum_trader.config import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,10 @@ def serve(
         Path | None,
         typer.Option(help="TOML settings file. Without it, the environment and defaults apply."),
     ] = None,
+    memory: Annotated[
+        bool,
+        typer.Option("--memory", help="Keep the state in memory instead of the SQLite journal."),
+    ] = False,
 ) -> None:
     """Paper-trade the configured candles and serve the HTTP API until interrupted."""
     # Imported here so the other commands work without the service dependencies installed.
@@ -33,6 +38,25 @@ def serve(
     from quantum_trader.api.app import create_app
 
     settings = load_settings(config)
+    if settings.service.database_url is None and not memory:
+        settings = _with_default_journal(settings)
     app = create_app(settings, speed=speed)
     logger.info("Serving the API on http://%s:%d", host, port)
     uvicorn.run(app, host=host, port=port, log_config=None)
+
+
+def _with_default_journal(settings: Settings) -> Settings:
+    """Journal to SQLite under user_data/, one file per distinct set of settings.
+
+    The same settings resume the same replay after a restart; changed settings start a new
+    file instead of failing on a journal written by other settings.
+    """
+    fingerprint = hashlib.sha256(
+        settings.model_dump_json(exclude={"service"}).encode("utf-8")
+    ).hexdigest()[:10]
+    folder = Path("user_data")
+    folder.mkdir(exist_ok=True)
+    url = f"sqlite:///{folder / f'paper-{fingerprint}.db'}"
+    logger.info("Journaling the paper replay to %s.", url)
+    service = settings.service.model_copy(update={"database_url": url})
+    return settings.model_copy(update={"service": service})

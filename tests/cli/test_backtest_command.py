@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from quantum_trader.cli.main import app
@@ -44,3 +45,23 @@ def test_ema_cross_run_writes_report(tmp_path: Path) -> None:
     assert "total_return" in result.output
     assert len(list(tmp_path.glob("*/report.html"))) == 1
     assert len(list(tmp_path.glob("*/result.json"))) == 1
+
+
+def test_serve_journal_file_follows_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same settings give the same SQLite journal under user_data/, other settings another."""
+    from quantum_trader.cli.serve_command import _with_default_journal
+    from quantum_trader.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    first = _with_default_journal(load_settings()).service.database_url
+    again = _with_default_journal(load_settings()).service.database_url
+    other = _with_default_journal(
+        load_settings(overrides={"data": {"timeframe": "5m"}})
+    ).service.database_url
+    assert first is not None
+    assert first.startswith("sqlite:///user_data/paper-")
+    assert first == again
+    assert first != other
+    assert (tmp_path / "user_data").is_dir()
