@@ -13,6 +13,9 @@ import json
 import logging
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
 from quantum_trader.backtest.runner import TradingSession
 from quantum_trader.core.types import OrderStatus
 from quantum_trader.errors import ConfigurationError
@@ -86,6 +89,15 @@ class Journal:
         self.repository.record_step(journal_step)
         self._ess_json = ess_json
         self._mark(session)
+
+    def database_problem(self) -> str | None:
+        """Return why the database cannot be reached, or None when a query succeeds."""
+        try:
+            with self.repository.db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            return f"the journal database is unreachable: {exc.__class__.__name__}"
+        return None
 
     def save_mode(self, short_name: str, mode: str) -> None:
         self.repository.save_mode(short_name, mode)

@@ -124,6 +124,10 @@ class PaperTrader:
             for topic in TOPICS:
                 self.session.bus.subscribe(topic, self._redis.handler(topic))
 
+    def database_problem(self) -> str | None:
+        """Return why the journal database is unreachable, or None (also without a journal)."""
+        return None if self._journal is None else self._journal.database_problem()
+
     def _resume(self, journal: Journal) -> None:
         """Replay the steps the database already holds, then restore the ESS and the modes."""
         stored = journal.stored_step()

@@ -78,3 +78,18 @@ def test_restart_keeps_manual_trip(tmp_path: Path) -> None:
     second.reset("risk officer")
     third = _started(url)
     assert third.session.emergency_stop.state == "active"
+
+
+def test_database_problem_names_unreachable_database(tmp_path: Path) -> None:
+    """Readiness reads this: None while SQLite answers, a reason once the server is gone."""
+    from sqlalchemy import create_engine
+
+    from quantum_trader.paper.journal import Journal
+
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    assert journal.database_problem() is None
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1"
+    journal.repository.db.engine = create_engine(unreachable)
+    problem = journal.database_problem()
+    assert problem is not None
+    assert "unreachable" in problem

@@ -22,7 +22,8 @@ async def liveness() -> HealthResponse:
 
 @router.get("/health/ready")
 async def readiness(request: Request, trader: Trader, response: Response) -> ReadinessResponse:
-    """Report ready when every subsystem runs healthy and the replay delivered fresh candles."""
+    """Report ready when every subsystem runs healthy, the journal database answers and the
+    replay delivered fresh candles."""
     problems = [
         f"subsystem {row.short_name} is {row.health}"
         for row in trader.subsystem_status()
@@ -31,6 +32,9 @@ async def readiness(request: Request, trader: Trader, response: Response) -> Rea
     loop_error: str | None = getattr(request.app.state, "loop_error", None)
     if loop_error is not None:
         problems.append(f"the replay loop failed: {loop_error}")
+    database = trader.database_problem()
+    if database is not None:
+        problems.append(database)
     state = trader.status()
     if state.finished:
         problems.append("the replay has finished, so no new candles arrive")
