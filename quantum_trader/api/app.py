@@ -110,7 +110,7 @@ def _on_loop_done(app: FastAPI, task: asyncio.Task[None]) -> None:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """Answer 422 with a one-line message naming each invalid field, plus the details."""
+    """Return 422 with a one-line message naming each invalid field, plus the details."""
     assert isinstance(exc, RequestValidationError)
     problems = []
     for error in exc.errors():

@@ -1,4 +1,4 @@
-"""What a finished backtest hands to the metrics, the report writer and the tests."""
+"""The result of a finished backtest, as the metrics, the report writer and the tests read it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class BacktestResult:
 
     ``equity`` is indexed by candle open time (UTC); each value is the account equity marked at
     that candle's close, after its fills and funding. ``benchmark_equity`` is an equal-weight
-    buy-and-hold of the same symbols from the same capital, on the same index. ``candles`` holds
+    buy-and-hold of the same symbols from the same capital, on the same index. ``candles`` contains
     the validated frames the run traded on (for the price charts).
     """
 

@@ -48,8 +48,8 @@ def serve(
 def _with_default_journal(settings: Settings) -> Settings:
     """Journal to SQLite under user_data/, one file per distinct set of settings.
 
-    The same settings resume the same replay after a restart; changed settings start a new
-    file instead of failing on a journal written by other settings.
+    The same settings resume the same replay after a restart. Changed settings start a new
+    file, so a journal written by other settings never fails the start.
     """
     fingerprint = hashlib.sha256(
         settings.model_dump_json(exclude={"service"}).encode("utf-8")

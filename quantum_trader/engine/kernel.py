@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 FundingLookup = Callable[[str, int], float | None]
 PROGRESS_EVERY = 4096
-# A closing order at the end of the data fills on a flat pseudo-candle at the last close;
-# an unbounded volume makes its market-impact share zero.
+# A closing order at the end of the data fills on a flat pseudo-candle at the last close.
+# Its unbounded volume makes the order's market-impact share zero.
 _END_OF_DATA_VOLUME = 1e30
 
 
@@ -271,7 +271,7 @@ class TradingKernel:
     def _is_quiet(self) -> bool:
         """Return True when nothing can happen before the next signal.
 
-        That holds with no position and no open order (equity is then constant cash), and no
+        That is the case with no position and no open order (equity is then constant cash), and no
         pending ESS auto-reset whose time would fall inside the quiet stretch.
         """
         if self._engaged or self.exchange.positions:
@@ -290,8 +290,8 @@ class TradingKernel:
     def _skip_quiet(self, start: int, end: int) -> int:
         """Advance over steps ``start..end-1`` in one go and return ``end``.
 
-        Equity is the unchanged cash balance throughout, so the ESS sees the same values it
-        would see step by step; one call at the last step rolls its day forward.
+        Equity is the unchanged cash balance throughout, so the ESS receives the same values as
+        step by step. One call at the last step rolls its day forward.
         """
         if end <= start:
             return start

@@ -1,6 +1,6 @@
 """The decision pipeline: a closed candle's signal flows through sizing and the ESS to an order.
 
-Every step records a Decision, so the report can answer "why did it buy SOL at 10:05, and why
+Every step records a Decision, so the report can explain "why did it buy SOL at 10:05, and why
 not BTC?". Risk layers never raise on a bad candidate: they reject it with a recorded reason.
 Orders decided at the close of candle t are market orders that the exchange fills at the open of
 the symbol's next tradable candle.
@@ -207,8 +207,8 @@ class DecisionPipeline(OrderDesk):
     ) -> None:
         """Record the first vetoed entry per symbol of a halt; count the later ones.
 
-        A halt can last months in a backtest; one record per symbol and a count keep the log
-        readable while every vetoed candidate is still accounted for.
+        A halt can last months in a backtest. One record per symbol and a count keep the log
+        readable, and every vetoed candidate is still counted.
         """
         self.halted_vetoes += 1
         if symbol in self._halt_recorded:

@@ -52,7 +52,7 @@ class Journal:
             progress["fills"] != len(exchange.fills) or progress["trades"] != len(exchange.trades)
         ):
             raise ConfigurationError(
-                f"the database holds {progress['fills']} fills and {progress['trades']} trades "
+                f"the database contains {progress['fills']} fills and {progress['trades']} trades "
                 f"at step {step}, but replaying the candles gives {len(exchange.fills)} and "
                 f"{len(exchange.trades)}: the settings or data changed since it was written; "
                 "start with a new database URL"

@@ -277,6 +277,7 @@ class TradingRepository:
             }
 
     def _order_upsert(self, order: Order) -> Any:
+        """Build the insert-or-update of ``order`` keyed on its client order id."""
         values = _order_values(order, datetime.now(UTC))
         dialect = self.db.engine.dialect.name
         if dialect == "sqlite":
@@ -296,18 +297,7 @@ class TradingRepository:
         A second save never creates a second row; the symbol, side, prices and creation time
         of the first save are kept.
         """
-        values = _order_values(order, datetime.now(UTC))
-        dialect = self.db.engine.dialect.name
-        if dialect == "sqlite":
-            statement: Any = sqlite.insert(OrderRow).values(values)
-        elif dialect == "postgresql":
-            statement = postgresql.insert(OrderRow).values(values)
-        else:
-            raise ConfigurationError(
-                f"Database dialect {dialect!r} is not supported: use SQLite or PostgreSQL."
-            )
-        update = {name: statement.excluded[name] for name in _ORDER_MUTABLE_COLUMNS}
-        statement = statement.on_conflict_do_update(index_elements=["client_order_id"], set_=update)
+        statement = self._order_upsert(order)
         with self.db.session() as session:
             session.execute(statement)
 

@@ -41,7 +41,7 @@ def _steps(trader: PaperTrader, count: int) -> None:
 def test_restart_resumes_with_same_trades(tmp_path: Path) -> None:
     """Stop after 700 steps, start a new trader on the same database, and go on to 1000.
 
-    Its trades equal those of one uninterrupted trader over 1000 steps, and the database holds
+    Its trades equal those of one uninterrupted trader over 1000 steps, and the database contains
     each fill and trade once.
     """
     url = f"sqlite:///{tmp_path / 'journal.db'}"
@@ -81,7 +81,7 @@ def test_restart_keeps_manual_trip(tmp_path: Path) -> None:
 
 
 def test_database_problem_names_unreachable_database(tmp_path: Path) -> None:
-    """Readiness reads this: None while SQLite answers, a reason once the server is gone."""
+    """Readiness reads this: None while SQLite accepts queries, a reason once the server is gone."""
     from sqlalchemy import create_engine
 
     from quantum_trader.paper.journal import Journal

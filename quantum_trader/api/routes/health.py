@@ -22,8 +22,8 @@ async def liveness() -> HealthResponse:
 
 @router.get("/health/ready")
 async def readiness(request: Request, trader: Trader, response: Response) -> ReadinessResponse:
-    """Report ready when every subsystem runs healthy, the journal database answers and the
-    replay delivered fresh candles."""
+    """Report ready when every subsystem runs healthy, the journal database accepts a query and
+    the replay delivered fresh candles."""
     problems = [
         f"subsystem {row.short_name} is {row.health}"
         for row in trader.subsystem_status()
