@@ -339,6 +339,12 @@ class ServiceSettings(_Section):
         "or postgresql+psycopg://user@host/db. With it, every step is stored and a restart "
         "resumes where the last run stopped; None keeps the state in memory only.",
     )
+    database_password_file: Path | None = Field(
+        None,
+        description="File containing the password of database_url, such as a Docker secret "
+        "at /run/secrets/postgres_password. It is read when the journal opens, its trailing "
+        "newlines are dropped, and database_url must then contain no password.",
+    )
     redis_url: str | None = Field(
         None,
         description="Redis URL, e.g. redis://127.0.0.1:6379/0. With it, fills, orders and "
@@ -346,6 +352,70 @@ class ServiceSettings(_Section):
     )
     redis_prefix: str = Field(
         "qt", min_length=1, max_length=64, description="Prefix of the Redis stream and key names."
+    )
+
+    @model_validator(mode="after")
+    def _check_password_file(self) -> ServiceSettings:
+        # Without a URL, serve falls back to SQLite and the password would be ignored silently.
+        if self.database_password_file is not None and self.database_url is None:
+            raise ValueError(
+                f"service.database_password_file={str(self.database_password_file)!r} is set "
+                "but service.database_url is not. Set QT_SERVICE__DATABASE_URL to the URL "
+                "without the password, or unset the password file"
+            )
+        return self
+
+
+class LiveSettings(_Section):
+    """Live candles from an exchange through ccxt, for the paper-trading service.
+
+    Only public market data is read, so no API key is needed. The orders still go to the
+    simulated exchange.
+    """
+
+    enabled: bool = Field(
+        False,
+        description="Feed the paper trader with closed candles from the exchange instead of "
+        "replaying the shipped files.",
+    )
+    exchange: str = Field(
+        "binance",
+        min_length=2,
+        max_length=40,
+        pattern=r"^[a-z0-9_]+$",
+        description="ccxt exchange id, for example binance, bybit or okx.",
+    )
+    history_candles: int | None = Field(
+        None,
+        ge=50,
+        le=200_000,
+        description="Closed candles per symbol fetched before trading starts. None: the AI "
+        "model's train_window + retrain_every, so the first fold is trained at the start.",
+    )
+    poll_seconds: float = Field(
+        10.0, ge=0.5, le=3600, description="Seconds between two polls for new closed candles."
+    )
+    max_wait_seconds: float = Field(
+        120.0,
+        ge=0,
+        le=3600,
+        description="How long after a candle closes to wait for every symbol to deliver it. A "
+        "symbol still missing then gets a flat synthetic candle at its previous close.",
+    )
+    retries: int = Field(
+        4, ge=0, le=20, description="Retries of a request that failed with a network error."
+    )
+    retry_backoff_seconds: float = Field(
+        1.0, ge=0, le=60, description="Wait before the first retry; it doubles on each retry."
+    )
+    page_limit: int = Field(
+        1000, ge=10, le=5000, description="Candles asked for per request (Binance allows 1000)."
+    )
+    api_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s]+$",
+        description="Send the exchange's public REST requests to this base URL instead, for "
+        "example a local caching proxy. None uses the exchange's own hosts.",
     )
 
 
@@ -374,6 +444,7 @@ class Settings(BaseSettings):
     strategy: StrategySettings = StrategySettings()
     backtest: BacktestSettings = BacktestSettings()
     service: ServiceSettings = ServiceSettings()
+    live: LiveSettings = LiveSettings()
     universe: UniverseSettings = UniverseSettings()
     ranker: RankerSettings = RankerSettings()
     supervisor: SupervisorSettings = SupervisorSettings()

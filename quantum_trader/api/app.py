@@ -35,6 +35,7 @@ from quantum_trader.api.routes import (
 )
 from quantum_trader.config import Settings
 from quantum_trader.errors import ConfigurationError
+from quantum_trader.live.trader import LiveTrader
 from quantum_trader.paper.trader import PaperTrader
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ TraderFactory = Callable[[Settings], PaperTrader]
 
 def create_app(
     settings: Settings,
-    trader_factory: TraderFactory = PaperTrader,
+    trader_factory: TraderFactory | None = None,
     *,
     speed: float = 1.0,
 ) -> FastAPI:
@@ -52,7 +53,12 @@ def create_app(
 
     ``speed`` is the replay speed in candle times per second. A failure while preparing or
     starting the trader aborts startup with that failure, after stopping what had started.
+    Without ``trader_factory``, the trader replays the shipped candles, or trades live candles
+    from the exchange when ``live.enabled`` is set.
     """
+    factory: TraderFactory = trader_factory or (
+        LiveTrader if settings.live.enabled else PaperTrader
+    )
     if not speed > 0:
         raise ConfigurationError(
             f"paper speed must be a positive number of candles per second, got {speed}"
@@ -60,7 +66,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        trader = trader_factory(settings)
+        trader = factory(settings)
         trader.prepare()
         # The registry logs one line per subsystem started, and stops the started ones again
         # when one fails.
@@ -70,7 +76,12 @@ def create_app(
         stop_event = asyncio.Event()
         task = asyncio.create_task(trader.run(speed, stop_event), name="paper-replay")
         task.add_done_callback(lambda done: _on_loop_done(app, done))
-        logger.info("Paper trader started, replaying at %g candle times per second.", speed)
+        if isinstance(trader, LiveTrader):
+            logger.info(
+                "Live paper trader started, polling every %g s.", settings.live.poll_seconds
+            )
+        else:
+            logger.info("Paper trader started, replaying at %g candle times per second.", speed)
         try:
             yield
         finally:

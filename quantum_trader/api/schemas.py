@@ -52,11 +52,26 @@ class EmergencyStopModel(BaseModel):
     tripped_at: str | None
 
 
+class MarketDataModel(BaseModel):
+    source: str = Field(description="replay: the shipped candles; live: the exchange's candles.")
+    exchange: str | None = Field(description="ccxt exchange id of a live feed.")
+    data_age_seconds: float | None = Field(
+        description="Replay: seconds since the last step. Live: seconds since the newest candle "
+        "closed."
+    )
+    data_age_limit_seconds: float = Field(description="Older data makes the service not ready.")
+    last_poll_error: str | None = Field(description="Why the latest poll failed, if it did.")
+    rebuild_seconds: float | None = Field(
+        description="Live: seconds the latest rebuild of signals and session took."
+    )
+
+
 class AIStatusResponse(BaseModel):
     subsystems: list[SubsystemModel]
     integration_stage: str
     global_risk_mode: DirectivesModel
     emergency_stop: EmergencyStopModel
+    market_data: MarketDataModel
     market_time: str | None
     step: int
     steps: int

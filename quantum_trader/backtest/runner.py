@@ -58,10 +58,13 @@ class TradingSession:
     bus: EventBus
     stack: Stack | None
 
-    def start(self) -> None:
-        """Start the subsystems in dependency order (a failing start raises with its reason)."""
+    def start(self, *, quiet: bool = False) -> None:
+        """Start the subsystems in dependency order (a failing start raises with its reason).
+
+        ``quiet`` logs each start at DEBUG instead of INFO.
+        """
         if self.stack is not None:
-            self.stack.registry.start()
+            self.stack.registry.start(quiet=quiet)
 
 
 @dataclass

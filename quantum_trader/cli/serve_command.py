@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,6 +30,18 @@ def serve(
         bool,
         typer.Option("--memory", help="Keep the state in memory instead of the SQLite journal."),
     ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Paper-trade closed candles from the exchange (through ccxt) instead of "
+            "replaying the shipped files. Reads public market data only; needs ccxt.",
+        ),
+    ] = False,
+    exchange: Annotated[
+        str | None,
+        typer.Option(help="ccxt exchange id for --live, for example binance (the default)."),
+    ] = None,
 ) -> None:
     """Paper-trade the configured candles and serve the HTTP API until interrupted."""
     # Imported here so the other commands work without the service dependencies installed.
@@ -37,7 +49,14 @@ def serve(
 
     from quantum_trader.api.app import create_app
 
-    settings = load_settings(config)
+    overrides: dict[str, Any] = {}
+    if live or exchange is not None:
+        overrides["live"] = {"enabled": True} if live else {}
+        if exchange is not None:
+            overrides["live"]["exchange"] = exchange
+    settings = load_settings(config, overrides)
+    if exchange is not None and not settings.live.enabled:
+        raise typer.BadParameter("--exchange applies to live candles only; add --live")
     if settings.service.database_url is None and not memory:
         settings = _with_default_journal(settings)
     app = create_app(settings, speed=speed)
@@ -56,7 +75,8 @@ def _with_default_journal(settings: Settings) -> Settings:
     ).hexdigest()[:10]
     folder = Path("user_data")
     folder.mkdir(exist_ok=True)
-    url = f"sqlite:///{folder / f'paper-{fingerprint}.db'}"
+    kind = "live" if settings.live.enabled else "paper"
+    url = f"sqlite:///{folder / f'{kind}-{fingerprint}.db'}"
     logger.info("Journaling the paper replay to %s.", url)
     service = settings.service.model_copy(update={"database_url": url})
     return settings.model_copy(update={"service": service})

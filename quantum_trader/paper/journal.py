@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -28,8 +29,8 @@ logger = logging.getLogger(__name__)
 class Journal:
     """Writes what each step adds and restores a session from the stored progress."""
 
-    def __init__(self, database_url: str) -> None:
-        database = Database(database_url)
+    def __init__(self, database_url: str, password_file: Path | None = None) -> None:
+        database = Database(database_url, password_file)
         database.upgrade()
         self.repository = TradingRepository(database)
         self._orders = 0

@@ -38,6 +38,8 @@ from quantum_trader.subsystems.supervisor_os import Directives
 logger = logging.getLogger(__name__)
 
 EVENT_TOPICS = ("fill", "order", "decision")
+# A replay that has not stepped for this many seconds of wall time delivers stale data.
+REPLAY_DATA_AGE_LIMIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,11 @@ class TraderStatus:
     open_positions: int
     loop_lag_seconds: float
     data_age_seconds: float | None
+    data_age_limit_seconds: float
+    source: str = "replay"
+    exchange: str | None = None
+    last_poll_error: str | None = None
+    rebuild_seconds: float | None = None
 
 
 def _iso(time_ns: int) -> str:
@@ -89,9 +96,11 @@ class PaperTrader:
         self._finished = False
         self._last_step_wall: float | None = None
         self.loop_lag_seconds = 0.0
-        url = settings.service.database_url
-        self._journal = Journal(url) if url else None
+        service = settings.service
+        url = service.database_url
+        self._journal = Journal(url, service.database_password_file) if url else None
         self._redis: RedisFeed | None = None
+        self._handlers: list[tuple[str, Handler]] = []
 
     # Lifecycle.
 
@@ -122,7 +131,7 @@ class PaperTrader:
         if service.redis_url:
             self._redis = RedisFeed(service.redis_url, service.redis_prefix)
             for topic in TOPICS:
-                self.session.bus.subscribe(topic, self._redis.handler(topic))
+                self.subscribe(topic, self._redis.handler(topic))
 
     def database_problem(self) -> str | None:
         """Return why the journal database is unreachable, or None (also without a journal)."""
@@ -193,12 +202,17 @@ class PaperTrader:
             self._redis.store_policy(session.stack.oversight.policy.policy)
         self._next_step += 1
         self._last_step_wall = time.time()
-        if session.stack is not None:
-            # The subsystems run inside the kernel step, so a completed step is their heartbeat.
-            for subsystem in session.stack.registry.subsystems.values():
+        # The subsystems run inside the kernel step, so a completed step is their heartbeat.
+        self.heartbeat()
+        return True
+
+    def heartbeat(self) -> None:
+        """Record a heartbeat of every running subsystem."""
+        stack = self.session.stack
+        if stack is not None:
+            for subsystem in stack.registry.subsystems.values():
                 if subsystem.running:
                     subsystem.heartbeat()
-        return True
 
     async def run(self, speed: float, stop_event: asyncio.Event) -> None:
         """Step through the timeline at ``speed`` candle times per second until done or stopped.
@@ -242,6 +256,7 @@ class PaperTrader:
             open_positions=len(session.exchange.positions),
             loop_lag_seconds=self.loop_lag_seconds,
             data_age_seconds=age,
+            data_age_limit_seconds=REPLAY_DATA_AGE_LIMIT_SECONDS,
         )
 
     def subsystem_status(self) -> list[SubsystemStatus]:
@@ -340,26 +355,24 @@ class PaperTrader:
     def subscribe(self, topic: str, handler: Handler) -> None:
         """Call ``handler`` with every event the session publishes on ``topic``."""
         self.session.bus.subscribe(topic, handler)
+        self._handlers.append((topic, handler))
 
     def unsubscribe(self, topic: str, handler: Handler) -> None:
         """Stop calling ``handler`` for ``topic``."""
         self.session.bus.unsubscribe(topic, handler)
+        if (topic, handler) in self._handlers:
+            self._handlers.remove((topic, handler))
 
     def set_mode(self, short_name: str, mode: Mode | str) -> Mode:
         """Set a subsystem's configured mode and return its effective mode."""
-        effective = self.registry.set_mode(short_name, mode)
+        effective = set_session_mode(self.session, short_name, mode)
         if self._journal is not None:
             self._journal.save_mode(short_name, str(Mode(mode).value))
         return effective
 
     def trip(self, reason: str) -> None:
         """Trip the ESS by hand. Pending entry orders are cancelled, as for any other trip."""
-        session = self.session
-        now = session.kernel.clock.now_ns()
-        was_active = session.emergency_stop.trip is None
-        event = session.emergency_stop.trip_manual(now, reason)
-        if was_active:
-            session.pipeline.on_trip(event, now)
+        trip_session(self.session, reason)
         self._store_ess()
 
     def _store_ess(self) -> None:
@@ -370,11 +383,32 @@ class PaperTrader:
 
     def reset(self, authorised_by: str) -> None:
         """Lift an ESS trip. The equity peak restarts at the current equity."""
-        session = self.session
-        session.emergency_stop.reset(session.kernel.clock.now_ns(), authorised_by)
-        # Without a new peak, the drawdown read by AI-HFOS would keep trading stopped.
-        session.pipeline.equity_peak = self.status().equity
+        reset_session(self.session, authorised_by)
         self._store_ess()
+
+
+def set_session_mode(session: TradingSession, short_name: str, mode: Mode | str) -> Mode:
+    """Set a subsystem's configured mode in ``session`` and return its effective mode."""
+    if session.stack is None:
+        raise ConfigurationError("this session runs without subsystems")
+    return session.stack.registry.set_mode(short_name, mode)
+
+
+def trip_session(session: TradingSession, reason: str) -> None:
+    """Trip ``session``'s ESS by hand and cancel its pending entries, as any trip does."""
+    now = session.kernel.clock.now_ns()
+    was_active = session.emergency_stop.trip is None
+    event = session.emergency_stop.trip_manual(now, reason)
+    if was_active:
+        session.pipeline.on_trip(event, now)
+
+
+def reset_session(session: TradingSession, authorised_by: str) -> None:
+    """Lift ``session``'s ESS trip and restart the equity peak at the current equity."""
+    session.emergency_stop.reset(session.kernel.clock.now_ns(), authorised_by)
+    equity = session.kernel.equity
+    # Without a new peak, the drawdown read by AI-HFOS would keep trading stopped.
+    session.pipeline.equity_peak = float(equity[-1]) if len(equity) else session.exchange.cash
 
 
 def _finite(value: float) -> float | None:

@@ -182,6 +182,25 @@ class ReplayProgressRow(Base):
     updated_at: Mapped[datetime]
 
 
+class LiveAnchorRow(Base):
+    """Where a live paper run's candles begin and where its trading begins; one row with id 1.
+
+    A restarted live run fetches its candles from ``first_open`` again, so the replay rebuilds
+    the same timeline, and trades only from ``trade_from`` on.
+    """
+
+    __tablename__ = "live_anchor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(40))
+    market_type: Mapped[str] = mapped_column(String(16))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    symbols: Mapped[str] = mapped_column(Text)
+    first_open: Mapped[datetime]
+    trade_from: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
 class SubsystemModeRow(Base):
     __tablename__ = "subsystem_modes"
 

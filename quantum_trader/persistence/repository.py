@@ -35,6 +35,7 @@ from quantum_trader.persistence.models import (
     EquitySnapshotRow,
     EssStateRow,
     FillRow,
+    LiveAnchorRow,
     ModelRegistryRow,
     OrderRow,
     PositionRow,
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 _ESS_ROW_ID = 1
 _PROGRESS_ROW_ID = 1
+_ANCHOR_ROW_ID = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Columns that a later save of the same client_order_id may change.
 _ORDER_MUTABLE_COLUMNS = ("status", "filled_quantity", "reject_reason", "updated_at")
@@ -192,6 +194,19 @@ def _decision_row(decision: Decision) -> DecisionRow:
     )
 
 
+@dataclass(frozen=True)
+class LiveAnchor:
+    """The timeline of a live paper run: its exchange, market, timeframe and symbols, the open
+    time of its first candle and the open time from which it trades (both ns UTC)."""
+
+    exchange: str
+    market_type: str
+    timeframe: str
+    symbols: tuple[str, ...]
+    first_open_ns: int
+    trade_from_ns: int
+
+
 @dataclass
 class JournalStep:
     """What one replay step adds: new rows, orders whose state changed, and the progress."""
@@ -268,9 +283,11 @@ class TradingRepository:
             }
 
     def count_rows(self) -> dict[str, int]:
-        """Return the number of stored fills, trades and decisions (for checks after restart)."""
+        """Return the number of stored orders, fills, trades and decisions (for checks after
+        restart)."""
         with self.db.session() as session:
             return {
+                "orders": session.query(OrderRow).count(),
                 "fills": session.query(FillRow).count(),
                 "trades": session.query(TradeRow).count(),
                 "decisions": session.query(DecisionRow).count(),
@@ -411,6 +428,39 @@ class TradingRepository:
         with self.db.session() as session:
             rows = session.scalars(select(SubsystemModeRow)).all()
             return {row.short_name: row.mode for row in rows}
+
+    def save_live_anchor(self, anchor: LiveAnchor) -> None:
+        """Store where the live run's candles and trading begin; an existing anchor is kept."""
+        with self.db.session() as session:
+            if session.get(LiveAnchorRow, _ANCHOR_ROW_ID) is not None:
+                return
+            session.add(
+                LiveAnchorRow(
+                    id=_ANCHOR_ROW_ID,
+                    exchange=anchor.exchange,
+                    market_type=anchor.market_type,
+                    timeframe=anchor.timeframe,
+                    symbols=",".join(anchor.symbols),
+                    first_open=ns_to_datetime(anchor.first_open_ns),
+                    trade_from=ns_to_datetime(anchor.trade_from_ns),
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+    def load_live_anchor(self) -> LiveAnchor | None:
+        """Return the stored live anchor, or None when this database has none."""
+        with self.db.session() as session:
+            row = session.get(LiveAnchorRow, _ANCHOR_ROW_ID)
+            if row is None:
+                return None
+            return LiveAnchor(
+                exchange=row.exchange,
+                market_type=row.market_type,
+                timeframe=row.timeframe,
+                symbols=tuple(row.symbols.split(",")),
+                first_open_ns=datetime_to_ns(row.first_open),
+                trade_from_ns=datetime_to_ns(row.trade_from),
+            )
 
     def register_model(self, path: str, timeframe: str, metrics: Mapping[str, float]) -> int:
         """Record a trained model file and return its registry id."""

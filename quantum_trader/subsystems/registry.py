@@ -226,12 +226,14 @@ class SubsystemRegistry:
 
     # Start and stop.
 
-    def start(self) -> None:
+    def start(self, *, quiet: bool = False) -> None:
         """Start every subsystem in dependency order; the ones already started are skipped.
 
         When one fails to start, it is marked failed, the ones already started are stopped in
-        reverse order and SubsystemStartError names it and its reason.
+        reverse order and SubsystemStartError names it and its reason. ``quiet`` logs the
+        successful starts at DEBUG instead of INFO (for a session rebuilt behind a running one).
         """
+        level = logging.DEBUG if quiet else logging.INFO
         for name in self.start_order():
             if name in self._started:
                 continue
@@ -244,10 +246,14 @@ class SubsystemRegistry:
                 self.stop()
                 raise SubsystemStartError(name, str(exc) or type(exc).__name__) from exc
             self._started.append(name)
-            logger.info("Subsystem %s started in %s mode.", name, subsystem.mode)
+            logger.log(level, "Subsystem %s started in %s mode.", name, subsystem.mode)
 
-    def stop(self) -> None:
-        """Stop the started subsystems in reverse start order, logging any stop that fails."""
+    def stop(self, *, quiet: bool = False) -> None:
+        """Stop the started subsystems in reverse start order, logging any stop that fails.
+
+        ``quiet`` logs the successful stops at DEBUG instead of INFO.
+        """
+        level = logging.DEBUG if quiet else logging.INFO
         while self._started:
             name = self._started.pop()
             try:
@@ -255,7 +261,7 @@ class SubsystemRegistry:
             except Exception:
                 logger.exception("Subsystem %s failed to stop; stopping the others.", name)
             else:
-                logger.info("Subsystem %s stopped.", name)
+                logger.log(level, "Subsystem %s stopped.", name)
 
     def restart(self, name: str) -> None:
         """Start ``name`` again, with a new task when one is attached.

@@ -102,7 +102,7 @@ def test_upgrade_twice_is_a_no_op(database: Database) -> None:
     database.upgrade()
     with database.engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0002_replay_progress"
+    assert version == "0003_live_anchor"
 
 
 def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -281,5 +281,5 @@ def test_record_step_writes_rows_and_progress(database: Database) -> None:
     orders = repository.load_orders()
     assert len(orders) == 1
     assert orders[0].status is OrderStatus.FILLED
-    assert repository.count_rows() == {"fills": 0, "trades": 0, "decisions": 1}
+    assert repository.count_rows() == {"orders": 1, "fills": 0, "trades": 0, "decisions": 1}
     assert repository.load_ess_state() == {"state": "active"}

@@ -9,6 +9,7 @@ from quantum_trader.api.schemas import (
     AIStatusResponse,
     DirectivesModel,
     EmergencyStopModel,
+    MarketDataModel,
     SubsystemModel,
     iso_from_ns,
 )
@@ -51,6 +52,14 @@ async def ai_status(trader: Trader) -> AIStatusResponse:
             trip_reason=None if trip is None else trip.reason,
             trip_detail=None if trip is None else trip.detail,
             tripped_at=None if trip is None else iso_from_ns(trip.time_ns),
+        ),
+        market_data=MarketDataModel(
+            source=state.source,
+            exchange=state.exchange,
+            data_age_seconds=state.data_age_seconds,
+            data_age_limit_seconds=state.data_age_limit_seconds,
+            last_poll_error=state.last_poll_error,
+            rebuild_seconds=state.rebuild_seconds,
         ),
         market_time=None if state.market_time_ns is None else iso_from_ns(state.market_time_ns),
         step=state.step,

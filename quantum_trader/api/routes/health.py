@@ -10,9 +10,6 @@ from quantum_trader.subsystems.base import Health
 
 router = APIRouter(tags=["health"])
 
-# Market data older than this many seconds of wall time makes the service not ready.
-MAX_DATA_AGE_SECONDS = 60.0
-
 
 @router.get("/health")
 async def liveness() -> HealthResponse:
@@ -40,10 +37,10 @@ async def readiness(request: Request, trader: Trader, response: Response) -> Rea
         problems.append("the replay has finished, so no new candles arrive")
     elif state.data_age_seconds is None:
         problems.append("no candle has been processed yet")
-    elif state.data_age_seconds > MAX_DATA_AGE_SECONDS:
+    elif state.data_age_seconds > state.data_age_limit_seconds:
         problems.append(
-            f"the newest candle was processed {state.data_age_seconds:.0f} s ago, "
-            f"more than {MAX_DATA_AGE_SECONDS:.0f} s"
+            f"the market data is {state.data_age_seconds:.0f} s old, "
+            f"more than {state.data_age_limit_seconds:.0f} s"
         )
     if problems:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

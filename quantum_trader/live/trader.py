@@ -1,0 +1,493 @@
+"""Paper trading on live candles: closed candles from ccxt drive the backtest's kernel.
+
+The decision code is the backtest's, unchanged: the signals, the fourteen subsystems and the
+kernel run over a timeline of candles. In a live run that timeline grows. When new candles have
+closed, the trader appends them, rebuilds the signals and a new session over the whole timeline
+in a worker thread, replays the steps it already processed (nothing is published then), and
+swaps the new session in. Then it processes the new steps as the replay does: orders, fills and
+decisions are published and journaled.
+
+This is exact, not an approximation, because the pipeline never looks ahead. Every signal of a
+candle depends only on candles up to it, and the walk-forward folds are anchored at the first
+candle. So the replay of the processed steps rebuilds the state the running session holds. The
+swap checks that (the same orders, fills and trades, or the loop stops with the reason).
+Operator commands (ESS trip and reset, subsystem modes) and stale-data trips are logged with the
+step they came before, and the replay applies them at the same point.
+
+The run starts with ``live.history_candles`` closed candles per symbol. They warm up the model
+and the subsystems but open no position: entry signals before the first live candle are masked.
+With a journal database, the trader stores where its timeline starts (the live anchor). A
+restart fetches the candles from there again, replays to the stored step, and catches up on the
+candles that closed while it was down.
+
+A new time is processed once every symbol has delivered its candle. A symbol still missing
+``live.max_wait_seconds`` after the close gets a flat synthetic candle at its previous close,
+which it then keeps, so that the timeline never changes behind the trader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from quantum_trader.backtest.runner import TradingSession, build_session, trading_symbols
+from quantum_trader.backtest.signal_set import SignalSet, ai_pipeline_signals
+from quantum_trader.config import Settings, model_settings_for
+from quantum_trader.core.types import NS_PER_SECOND, MarketType
+from quantum_trader.data.timeframes import timeframe_to_seconds
+from quantum_trader.errors import ConfigurationError
+from quantum_trader.live.ccxt_source import CcxtCandleSource
+from quantum_trader.paper.trader import (
+    PaperTrader,
+    TraderStatus,
+    reset_session,
+    set_session_mode,
+    trip_session,
+)
+from quantum_trader.persistence.repository import LiveAnchor
+from quantum_trader.strategies.base import SignalFrame
+from quantum_trader.subsystems.base import Mode
+
+logger = logging.getLogger(__name__)
+
+Command = Callable[[TradingSession], None]
+# Candles fetched before trading when the AI Trading Engine is off (the rule profiles' warm-up).
+RULES_HISTORY_CANDLES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedCommand:
+    """A change from outside the candles, applied before step ``step`` of the timeline."""
+
+    step: int
+    name: str
+    apply: Command
+
+
+def history_candles(settings: Settings) -> int:
+    """Return the closed candles per symbol a live run starts with (see ``live.history_candles``).
+
+    Raises ConfigurationError when a configured count leaves the AI model without a fold.
+    """
+    model = model_settings_for(settings.model, settings.data.timeframe)
+    needed = model.train_window + model.retrain_every if model.mode is not Mode.OFF else 0
+    configured = settings.live.history_candles
+    if configured is None:
+        return max(needed, RULES_HISTORY_CANDLES)
+    if model.mode is not Mode.OFF and configured <= model.train_window:
+        raise ConfigurationError(
+            f"live.history_candles={configured} is not above the {settings.data.timeframe} "
+            f"model's train_window={model.train_window}, so the AI Trading Engine would have no "
+            f"trained model; raise it to at least {needed} or leave it unset"
+        )
+    return configured
+
+
+def mask_entries_before(
+    signals: SignalSet, candles: dict[str, pd.DataFrame], trade_from_ns: int
+) -> SignalSet:
+    """Return ``signals`` with every entry of a candle opened before ``trade_from_ns`` removed."""
+    profiles: dict[str, dict[str, SignalFrame]] = {}
+    for name, frames in signals.profiles.items():
+        profiles[name] = {}
+        for symbol, frame in frames.items():
+            times = candles[symbol]["date"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+            entry = frame.entry.copy()
+            entry[times < trade_from_ns] = 0
+            profiles[name][symbol] = replace(frame, entry=entry)
+    return SignalSet(profiles, signals.supervision, signals.model, signals.ai_entries)
+
+
+class LiveTrader(PaperTrader):
+    """Paper trading on closed candles from an exchange (see the module docstring)."""
+
+    def __init__(self, settings: Settings, *, source: CcxtCandleSource | None = None) -> None:
+        if settings.exchange.market_type is MarketType.FUTURES and (
+            settings.exchange.funding_rate is None
+        ):
+            raise ConfigurationError(
+                "live futures paper trading needs exchange.funding_rate (a constant rate per "
+                "funding interval); the funding history is not read from the exchange yet"
+            )
+        super().__init__(_with_stale_limit(settings))
+        self._source = source
+        self._candles: dict[str, pd.DataFrame] = {}
+        self._anchor: LiveAnchor | None = None
+        self._commands: list[LoggedCommand] = []
+        self._pending_since: dict[int, float] = {}
+        self.last_poll_error: str | None = None
+        self.last_poll_wall: float | None = None
+        self.rebuild_seconds: float | None = None
+
+    @property
+    def source(self) -> CcxtCandleSource:
+        """The candle source, built from ``live`` settings on first use."""
+        if self._source is None:
+            settings = self.settings
+            self._source = CcxtCandleSource(
+                settings.live, settings.data.timeframe, settings.exchange.market_type
+            )
+        return self._source
+
+    @property
+    def anchor(self) -> LiveAnchor:
+        """Where this run's timeline and its trading begin."""
+        if self._anchor is None:
+            raise ConfigurationError("the live trader is not prepared, so call prepare() first")
+        return self._anchor
+
+    # Lifecycle.
+
+    def prepare(self) -> None:
+        """Fetch the history (or the stored timeline), build the signals and the session."""
+        settings = self.settings
+        symbols = tuple(trading_symbols(settings))
+        stored = None if self._journal is None else self._journal.repository.load_live_anchor()
+        source = self.source
+        if stored is not None:
+            self._check_anchor(stored, symbols)
+            self._anchor = stored
+            for symbol in symbols:
+                self._candles[symbol] = source.closed_since(symbol, stored.first_open_ns)
+        else:
+            count = history_candles(settings)
+            for symbol in symbols:
+                self._candles[symbol] = source.history(symbol, count)
+                logger.info(
+                    "Fetched %d %s candles of %s.",
+                    len(self._candles[symbol]),
+                    settings.data.timeframe,
+                    symbol,
+                )
+            first = min(int(frame["date"].iloc[0].value) for frame in self._nonempty())
+            trade_from = source.last_closed_open_ns() + source.timeframe_ns
+            self._anchor = LiveAnchor(
+                exchange=source.name,
+                market_type=settings.exchange.market_type.value,
+                timeframe=settings.data.timeframe,
+                symbols=symbols,
+                first_open_ns=first,
+                trade_from_ns=trade_from,
+            )
+            if self._journal is not None:
+                self._journal.repository.save_live_anchor(self._anchor)
+        self._trim_to_common_end()
+        self._session, self._signals = self._build(self._candles, 0, [], start=False)
+        logger.info(
+            "Live paper trader prepared on %s: %d symbols, %d candle times, trading from %s.",
+            source.name,
+            len(symbols),
+            len(self.session.feed),
+            pd.Timestamp(self.anchor.trade_from_ns, tz="UTC").isoformat(),
+        )
+
+    def _nonempty(self) -> list[pd.DataFrame]:
+        frames = [frame for frame in self._candles.values() if len(frame)]
+        if len(frames) != len(self._candles):
+            empty = [symbol for symbol, frame in self._candles.items() if not len(frame)]
+            raise ConfigurationError(
+                f"{self.source.name} returned no closed {self.settings.data.timeframe} candles "
+                f"for {', '.join(empty)}; check data.symbols and live.exchange"
+            )
+        return frames
+
+    def _check_anchor(self, stored: LiveAnchor, symbols: tuple[str, ...]) -> None:
+        wanted = (
+            self.source.name,
+            self.settings.exchange.market_type.value,
+            self.settings.data.timeframe,
+            symbols,
+        )
+        found = (stored.exchange, stored.market_type, stored.timeframe, stored.symbols)
+        if wanted != found:
+            raise ConfigurationError(
+                f"the journal database holds a live run on {found}, but the settings ask for "
+                f"{wanted}; start with a new database URL"
+            )
+
+    def _trim_to_common_end(self) -> None:
+        """Drop candles after the newest time every symbol has, so each step has all symbols."""
+        ends = [int(frame["date"].iloc[-1].value) for frame in self._nonempty()]
+        end = pd.Timestamp(min(ends), tz="UTC")
+        for symbol, frame in self._candles.items():
+            self._candles[symbol] = frame[frame["date"] <= end].reset_index(drop=True)
+
+    def start(self) -> None:
+        """Start the subsystems, resume from the journal, then warm up on the history."""
+        super().start()
+        warm_up = self._steps_before(self.anchor.trade_from_ns)
+        if self._next_step < warm_up:
+            session = self.session
+            for step in range(self._next_step, warm_up):
+                session.kernel.step(step)
+            self._next_step = warm_up
+            if self._journal is not None:
+                status = self.status()
+                self._journal.record(session, warm_up - 1, status.equity, self.drawdown())
+            self.last_poll_wall = time.time()
+            logger.info("Warmed up on %d candle times of history.", warm_up)
+
+    def _steps_before(self, time_ns: int) -> int:
+        return int(np.searchsorted(self.session.feed.times_array, time_ns, side="left"))
+
+    # Building and swapping sessions.
+
+    def _build(
+        self,
+        candles: dict[str, pd.DataFrame],
+        replay_to: int,
+        commands: list[LoggedCommand],
+        *,
+        start: bool = True,
+    ) -> tuple[TradingSession, SignalSet]:
+        """Build the signals and a session over ``candles``; started, it is replayed to
+        ``replay_to`` with ``commands`` applied where they were logged."""
+        signals = ai_pipeline_signals(self.settings, candles, None)
+        signals = mask_entries_before(signals, candles, self.anchor.trade_from_ns)
+        session = build_session(self.settings, candles, signals, skip_quiet=False)
+        if not start:
+            return session, signals
+        session.start(quiet=True)
+        by_step: dict[int, list[LoggedCommand]] = {}
+        for command in commands:
+            by_step.setdefault(command.step, []).append(command)
+        for step in range(replay_to):
+            for command in by_step.pop(step, []):
+                command.apply(session)
+            session.kernel.step(step)
+        for command in by_step.pop(replay_to, []):
+            command.apply(session)
+        return session, signals
+
+    def _swap(self, session: TradingSession, signals: SignalSet, applied: int) -> None:
+        """Replace the running session by its rebuilt copy (see the module docstring)."""
+        old = self.session
+        counts_old = (len(old.exchange.orders), len(old.exchange.fills), len(old.exchange.trades))
+        counts_new = (
+            len(session.exchange.orders),
+            len(session.exchange.fills),
+            len(session.exchange.trades),
+        )
+        if counts_old != counts_new:
+            if session.stack is not None:
+                session.stack.registry.stop(quiet=True)
+            raise ConfigurationError(
+                f"rebuilding the live session at step {self._next_step} gave (orders, fills, "
+                f"trades) = {counts_new}, but the running session has {counts_old}: the "
+                "exchange changed candles that had already closed; restart with a new database"
+            )
+        for command in self._commands[applied:]:
+            command.apply(session)
+        for topic, handler in self._handlers:
+            old.bus.unsubscribe(topic, handler)
+            session.bus.subscribe(topic, handler)
+        if old.stack is not None:
+            old.stack.registry.stop(quiet=True)
+        self._session, self._signals = session, signals
+
+    # The loop.
+
+    def step(self) -> bool:
+        """Process the next candle time when it has arrived; a live timeline never finishes."""
+        if self._next_step >= len(self.session.feed):
+            return False
+        return super().step()
+
+    async def run(self, speed: float, stop_event: asyncio.Event) -> None:
+        """Poll for closed candles every ``live.poll_seconds`` and trade them until stopped.
+
+        ``speed`` is ignored: live candles arrive at the exchange's pace. A failed poll is
+        logged and retried at the next poll; the subsystems' heartbeats then age, so the
+        service reports itself degraded until candles arrive again.
+        """
+        del speed
+        poll = self.settings.live.poll_seconds
+        while not stop_event.is_set():
+            started = time.monotonic()
+            await self.poll_once()
+            self.loop_lag_seconds = max(0.0, time.monotonic() - started - poll)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_event.wait(), timeout=poll)
+
+    async def poll_once(self) -> int:
+        """Fetch new closed candles, trade them, and return how many steps were processed."""
+        try:
+            new = await asyncio.to_thread(self._fetch_new)
+        except Exception as exc:  # every failure waits for the next poll, none ends the loop
+            if isinstance(exc, ConfigurationError):
+                raise
+            self.last_poll_error = f"{type(exc).__name__}: {exc}"
+            logger.warning("Polling %s for candles failed: %s", self.source.name, exc)
+            return 0
+        self.last_poll_error = None
+        self.last_poll_wall = time.time()
+        processed = 0
+        if new:
+            candles = {
+                symbol: pd.concat([self._candles[symbol], new[symbol]], ignore_index=True)
+                for symbol in self._candles
+            }
+            applied = len(self._commands)
+            began = time.monotonic()
+            session, signals = await asyncio.to_thread(
+                self._build, candles, self._next_step, list(self._commands)
+            )
+            self.rebuild_seconds = time.monotonic() - began
+            self._swap(session, signals, applied)
+            self._candles = candles
+        # Steps a restart fetched but has not processed yet are caught up here as well.
+        while self.step():
+            processed += 1
+        self.heartbeat()
+        self._check_stale_data()
+        return processed
+
+    def _fetch_new(self) -> dict[str, pd.DataFrame] | None:
+        """Return the candles of every time that is complete (see the module docstring)."""
+        source = self.source
+        tf = source.timeframe_ns
+        last = int(self.session.feed.times[-1])
+        newest = source.last_closed_open_ns()
+        if newest <= last:
+            return None
+        fetched = {symbol: source.closed_since(symbol, last + tf) for symbol in self._candles}
+        by_time = {
+            symbol: {int(t.value): i for i, t in enumerate(frame["date"])}
+            for symbol, frame in fetched.items()
+        }
+        rows: dict[str, list[dict[str, object]]] = {symbol: [] for symbol in fetched}
+        previous = {
+            symbol: float(frame["close"].iloc[-1]) for symbol, frame in self._candles.items()
+        }
+        wall = source.now_ns() / NS_PER_SECOND
+        for time_ns in range(last + tf, newest + tf, tf):
+            missing = [symbol for symbol in fetched if time_ns not in by_time[symbol]]
+            if missing:
+                waited = wall - (time_ns + tf) / NS_PER_SECOND
+                if waited < self.settings.live.max_wait_seconds:
+                    break
+                logger.warning(
+                    "No %s candle at %s from %s after %.0f s; using a flat synthetic candle.",
+                    ", ".join(missing),
+                    pd.Timestamp(time_ns, tz="UTC").isoformat(),
+                    source.name,
+                    waited,
+                )
+            for symbol, frame in fetched.items():
+                row = by_time[symbol].get(time_ns)
+                if row is None:
+                    price = previous[symbol]
+                    values: dict[str, object] = {
+                        "date": pd.Timestamp(time_ns, tz="UTC"),
+                        "open": price,
+                        "high": price,
+                        "low": price,
+                        "close": price,
+                        "volume": 0.0,
+                        "synthetic": True,
+                    }
+                else:
+                    values = {str(k): v for k, v in frame.iloc[row].to_dict().items()}
+                    values["synthetic"] = bool(values.get("synthetic", False))
+                previous[symbol] = float(values["close"])  # type: ignore[arg-type]
+                rows[symbol].append(values)
+        if not any(rows.values()):
+            return None
+        columns = list(next(iter(self._candles.values())).columns)
+        return {symbol: pd.DataFrame(values, columns=columns) for symbol, values in rows.items()}
+
+    def _check_stale_data(self) -> None:
+        """Run the ESS's stale-data check on the newest candle; a trip is logged as a command."""
+        newest = int(self.session.feed.times[-1])
+        now = self.source.now_ns()
+        session = self.session
+
+        def check(target: TradingSession) -> None:
+            event = target.emergency_stop.on_market_data(newest, now)
+            if event is not None:
+                target.pipeline.on_trip(event, target.kernel.clock.now_ns())
+
+        was_active = session.emergency_stop.trip is None
+        check(session)
+        if was_active and session.emergency_stop.trip is not None:
+            self._commands.append(LoggedCommand(self._next_step, "stale_data", check))
+            self._store_ess()
+
+    # Commands, logged for the rebuilds.
+
+    def set_mode(self, short_name: str, mode: Mode | str) -> Mode:
+        """Set a subsystem's mode; the rebuilt sessions apply it at the same step."""
+        effective = super().set_mode(short_name, mode)
+
+        def apply(session: TradingSession) -> None:
+            set_session_mode(session, short_name, mode)
+
+        self._log(f"mode {short_name}={mode}", apply)
+        return effective
+
+    def trip(self, reason: str) -> None:
+        """Trip the ESS by hand; the rebuilt sessions trip at the same step."""
+        super().trip(reason)
+        self._log("trip", lambda s: trip_session(s, reason))
+
+    def reset(self, authorised_by: str) -> None:
+        """Lift an ESS trip; the rebuilt sessions reset at the same step."""
+        super().reset(authorised_by)
+        self._log("reset", lambda s: reset_session(s, authorised_by))
+
+    def _log(self, name: str, apply: Command) -> None:
+        self._commands.append(LoggedCommand(self._next_step, name, apply))
+
+    # Reading state.
+
+    def status(self) -> TraderStatus:
+        """Return the progress; the data age runs from the close of the newest candle."""
+        status = super().status()
+        newest_close = (int(self.session.feed.times[-1]) + self.session.feed.timeframe_ns) / 1e9
+        live = self.settings.live
+        limit = self.session.feed.timeframe_ns / 1e9 + live.max_wait_seconds + 2 * live.poll_seconds
+        now = self.source.now_ns() / 1e9
+        age = None if self.last_poll_wall is None else max(0.0, now - newest_close)
+        return replace(
+            status,
+            finished=False,
+            data_age_seconds=age,
+            data_age_limit_seconds=limit,
+            source="live",
+            exchange=self.source.name,
+            last_poll_error=self.last_poll_error,
+            rebuild_seconds=self.rebuild_seconds,
+        )
+
+
+def _with_stale_limit(settings: Settings) -> Settings:
+    """Return ``settings`` with an ESS stale-data limit that closed candles can meet.
+
+    The newest closed candle opened at least one candle length ago, and up to two lengths plus
+    the waits just before the next one is processed. An unset limit becomes that bound; a
+    configured limit below it is refused, as it would trip the ESS on every poll.
+    """
+    live = settings.live
+    candle = timeframe_to_seconds(settings.data.timeframe)
+    needed = 2 * candle + live.max_wait_seconds + 2 * live.poll_seconds
+    ess = settings.emergency_stop
+    limit = ess.max_data_age_seconds
+    if limit is None:
+        return settings
+    if "max_data_age_seconds" not in ess.model_fields_set:
+        ess = ess.model_copy(update={"max_data_age_seconds": max(limit, needed)})
+        return settings.model_copy(update={"emergency_stop": ess})
+    if limit < needed:
+        raise ConfigurationError(
+            f"emergency_stop.max_data_age_seconds={limit:g} is below {needed:g} s, the age the "
+            f"newest closed {settings.data.timeframe} candle reaches in a live run (two candle "
+            "lengths plus live.max_wait_seconds and two polls); raise it or leave it unset"
+        )
+    return settings
