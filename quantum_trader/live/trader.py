@@ -16,9 +16,11 @@ step they came before, and the replay applies them at the same point.
 
 The run starts with ``live.history_candles`` closed candles per symbol. They warm up the model
 and the subsystems but open no position: entry signals before the first live candle are masked.
-With a journal database, the trader stores where its timeline starts (the live anchor). A
-restart fetches the candles from there again, replays to the stored step, and catches up on the
-candles that closed while it was down.
+With a journal database, the trader stores where its timeline starts (the live anchor) and
+every candle of the timeline before it trades it. A restart rebuilds the timeline from the
+stored candles (an exchange may since have delivered a candle that was filled in, or corrected
+one), replays to the stored step, and then catches up on the candles that closed while it was
+down, at the next poll.
 
 A new time is processed once every symbol has delivered its candle. A symbol still missing
 ``live.max_wait_seconds`` after the close gets a flat synthetic candle at its previous close,
@@ -42,7 +44,7 @@ from quantum_trader.backtest.signal_set import SignalSet, ai_pipeline_signals
 from quantum_trader.config import Settings, model_settings_for
 from quantum_trader.core.types import NS_PER_SECOND, MarketType
 from quantum_trader.data.timeframes import timeframe_to_seconds
-from quantum_trader.errors import ConfigurationError
+from quantum_trader.errors import ConfigurationError, TemporaryError
 from quantum_trader.live.ccxt_source import CcxtCandleSource
 from quantum_trader.paper.trader import (
     PaperTrader,
@@ -151,11 +153,15 @@ class LiveTrader(PaperTrader):
         symbols = tuple(trading_symbols(settings))
         stored = None if self._journal is None else self._journal.repository.load_live_anchor()
         source = self.source
-        if stored is not None:
+        if stored is not None and self._journal is not None:
             self._check_anchor(stored, symbols)
             self._anchor = stored
+            repository = self._journal.repository
             for symbol in symbols:
-                self._candles[symbol] = source.closed_since(symbol, stored.first_open_ns)
+                frame = repository.load_live_candles(symbol)
+                if not len(frame):  # a crash between storing the anchor and the candles
+                    frame = source.closed_since(symbol, stored.first_open_ns)
+                self._candles[symbol] = frame
         else:
             count = history_candles(settings)
             for symbol in symbols:
@@ -176,9 +182,10 @@ class LiveTrader(PaperTrader):
                 first_open_ns=first,
                 trade_from_ns=trade_from,
             )
-            if self._journal is not None:
-                self._journal.repository.save_live_anchor(self._anchor)
         self._trim_to_common_end()
+        if stored is None and self._journal is not None:
+            self._journal.repository.save_live_anchor(self.anchor)
+            self._journal.repository.save_live_candles(self._candles)
         self._session, self._signals = self._build(self._candles, 0, [], start=False)
         logger.info(
             "Live paper trader prepared on %s: %d symbols, %d candle times, trading from %s.",
@@ -303,9 +310,11 @@ class LiveTrader(PaperTrader):
     async def run(self, speed: float, stop_event: asyncio.Event) -> None:
         """Poll for closed candles every ``live.poll_seconds`` and trade them until stopped.
 
-        ``speed`` is ignored: live candles arrive at the exchange's pace. A failed poll is
-        logged and retried at the next poll; the subsystems' heartbeats then age, so the
-        service reports itself degraded until candles arrive again.
+        ``speed`` is ignored: live candles arrive at the exchange's pace. A poll that fails
+        after its retries (LiveDataError) is logged and tried again at the next poll; the
+        subsystems' heartbeats then age, so the service reports itself degraded until candles
+        arrive again. Any other error (a bad symbol, a malformed candle, a rebuild that does not
+        match the running session) ends the loop, and the readiness probe reports it.
         """
         del speed
         poll = self.settings.live.poll_seconds
@@ -320,11 +329,12 @@ class LiveTrader(PaperTrader):
         """Fetch new closed candles, trade them, and return how many steps were processed."""
         try:
             new = await asyncio.to_thread(self._fetch_new)
-        except Exception as exc:  # every failure waits for the next poll, none ends the loop
-            if isinstance(exc, ConfigurationError):
-                raise
+        except TemporaryError as exc:
+            # The exchange failed after its retries: try again at the next poll. The ESS still
+            # checks the age of the data, so a long outage trips it.
             self.last_poll_error = f"{type(exc).__name__}: {exc}"
             logger.warning("Polling %s for candles failed: %s", self.source.name, exc)
+            self._check_stale_data()
             return 0
         self.last_poll_error = None
         self.last_poll_wall = time.time()
@@ -342,6 +352,9 @@ class LiveTrader(PaperTrader):
             self.rebuild_seconds = time.monotonic() - began
             self._swap(session, signals, applied)
             self._candles = candles
+            if self._journal is not None:
+                # Stored before they are traded, so a restart rebuilds this exact timeline.
+                self._journal.repository.save_live_candles(new)
         # Steps a restart fetched but has not processed yet are caught up here as well.
         while self.step():
             processed += 1

@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Double, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Double,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -199,6 +210,28 @@ class LiveAnchorRow(Base):
     first_open: Mapped[datetime]
     trade_from: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class LiveCandleRow(Base):
+    """A candle of a live paper run's timeline, as the trader processed it.
+
+    ``synthetic`` marks a flat candle the trader made up for a symbol that did not deliver one
+    in time. A restart rebuilds the timeline from these rows, not from the exchange, which may
+    have delivered the real candle since.
+    """
+
+    __tablename__ = "live_candles"
+    __table_args__ = (UniqueConstraint("symbol", "open_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    open_time: Mapped[datetime]
+    open: Mapped[float]
+    high: Mapped[float]
+    low: Mapped[float]
+    close: Mapped[float]
+    volume: Mapped[float]
+    synthetic: Mapped[bool] = mapped_column(Boolean)
 
 
 class SubsystemModeRow(Base):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from quantum_trader.core.types import (
@@ -36,6 +36,7 @@ from quantum_trader.persistence.models import (
     EssStateRow,
     FillRow,
     LiveAnchorRow,
+    LiveCandleRow,
     ModelRegistryRow,
     OrderRow,
     PositionRow,
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 _ESS_ROW_ID = 1
 _PROGRESS_ROW_ID = 1
 _ANCHOR_ROW_ID = 1
+PRICE_AND_VOLUME = ("open", "high", "low", "close", "volume")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Columns that a later save of the same client_order_id may change.
 _ORDER_MUTABLE_COLUMNS = ("status", "filled_quantity", "reject_reason", "updated_at")
@@ -461,6 +463,62 @@ class TradingRepository:
                 first_open_ns=datetime_to_ns(row.first_open),
                 trade_from_ns=datetime_to_ns(row.trade_from),
             )
+
+    def save_live_candles(self, candles: Mapping[str, pd.DataFrame]) -> int:
+        """Store the candles later than each symbol's newest stored one, in one transaction.
+
+        Each frame has the columns of a validated candle frame. Returns the rows written.
+        """
+        written = 0
+        with self.db.session() as session:
+            for symbol, frame in candles.items():
+                query = select(func.max(LiveCandleRow.open_time)).where(
+                    LiveCandleRow.symbol == symbol
+                )
+                newest = session.scalar(query)
+                fresh = frame if newest is None else frame[frame["date"] > pd.Timestamp(newest)]
+                values = zip(
+                    fresh["date"].tolist(),
+                    *(fresh[c].to_numpy(dtype="float64").tolist() for c in PRICE_AND_VOLUME),
+                    fresh["synthetic"].to_numpy(dtype=bool).tolist(),
+                    strict=True,
+                )
+                session.add_all(
+                    LiveCandleRow(
+                        symbol=symbol,
+                        open_time=_timestamp_to_datetime(date),
+                        open=open_,
+                        high=high,
+                        low=low,
+                        close=close,
+                        volume=volume,
+                        synthetic=synthetic,
+                    )
+                    for date, open_, high, low, close, volume, synthetic in values
+                )
+                written += len(fresh)
+        return written
+
+    def load_live_candles(self, symbol: str) -> pd.DataFrame:
+        """Return the stored candles of ``symbol``, oldest first, as a validated candle frame."""
+        query = (
+            select(LiveCandleRow)
+            .where(LiveCandleRow.symbol == symbol)
+            .order_by(LiveCandleRow.open_time)
+        )
+        with self.db.session() as session:
+            rows = session.scalars(query).all()
+            records = [
+                (row.open_time, row.open, row.high, row.low, row.close, row.volume, row.synthetic)
+                for row in rows
+            ]
+        columns = ["date", "open", "high", "low", "close", "volume", "synthetic"]
+        frame = pd.DataFrame(records, columns=columns)
+        frame["date"] = pd.to_datetime(frame["date"], utc=True).astype("datetime64[ns, UTC]")
+        frame["synthetic"] = frame["synthetic"].astype(bool)
+        for column in columns[1:6]:
+            frame[column] = frame[column].astype("float64")
+        return frame
 
     def register_model(self, path: str, timeframe: str, metrics: Mapping[str, float]) -> int:
         """Record a trained model file and return its registry id."""

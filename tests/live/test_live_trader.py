@@ -22,7 +22,7 @@ from quantum_trader.live.ccxt_source import CcxtCandleSource
 from quantum_trader.live.trader import LiveTrader, history_candles, mask_entries_before
 from quantum_trader.persistence.database import Database
 from quantum_trader.persistence.repository import TradingRepository
-from tests.live.fake_binance import FakeBinance, fake_binance
+from tests.live.fake_binance import FakeBinance, Fault, fake_binance
 
 pytest.importorskip("ccxt", reason="the live trader needs ccxt (pip install ccxt)")
 
@@ -248,3 +248,75 @@ def test_live_run_with_the_ai_engine_equals_one_backtest(fake: FakeBinance) -> N
     assert trader.orders() == orders
     assert trader.session.exchange.fills == fills
     assert trader.trades() == trades
+
+
+def test_exchange_outage_trips_the_ess_on_stale_data(fake: FakeBinance) -> None:
+    # The newest candle opened at 2025-01-19 23:00. At 03:30, three hours after the start,
+    # every request fails: the data is then 4.5 h = 16200 s old, above the 7280 s limit, so the
+    # ESS trips with reason stale_data.
+    trader = make_trader(fake, live_settings(fake.url, retries=0))
+    trader.prepare()
+    trader.start()
+    fake.faults.extend([Fault(503, "Service Unavailable")] * 10)
+    fake.advance(3 * HOUR_MS)
+
+    processed = asyncio.run(trader.poll_once())
+    trip = trader.session.emergency_stop.trip
+    status = trader.status()
+    trader.stop()
+
+    assert processed == 0
+    assert status.last_poll_error is not None and "503" in status.last_poll_error
+    assert trip is not None
+    assert trip.reason == "stale_data"
+    assert trip.numbers["age_seconds"] == 16200.0
+
+
+def test_futures_candles_come_from_the_usdt_margined_market(fake: FakeBinance) -> None:
+    settings = Settings(
+        data={"timeframe": "1h", "symbols": ("BTC/USDT",)},
+        exchange={"market_type": "futures", "funding_rate": 0.0001},
+        model={"mode": "off"},
+        live={"enabled": True, "api_url": fake.url, "history_candles": 100},
+    )
+    source = CcxtCandleSource(settings.live, "1h", MarketType.FUTURES, clock=fake.clock)
+    trader = LiveTrader(settings, source=source)
+    trader.prepare()
+
+    assert trader.symbols == ["BTC/USDT:USDT"]
+    assert any(path.startswith("/fapi/v1/klines") for path in fake.requests)
+    assert len(trader.session.candles["BTC/USDT:USDT"]) == 100
+
+
+def test_futures_without_a_funding_rate_is_refused(fake: FakeBinance) -> None:
+    settings = Settings(
+        data={"timeframe": "1h", "symbols": ("BTC/USDT",)},
+        exchange={"market_type": "futures"},
+        live={"enabled": True, "api_url": fake.url},
+    )
+    with pytest.raises(ConfigurationError, match=r"exchange\.funding_rate"):
+        LiveTrader(settings)
+
+
+def test_restart_keeps_the_synthetic_candle_it_traded(fake: FakeBinance, tmp_path: Path) -> None:
+    # ETH holds back its 01:00 candle until the trader has filled it in; the restart then finds
+    # the real candle on the exchange but rebuilds the timeline it traded, from the database.
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    first = make_trader(fake, live_settings(fake.url, url))
+    first.prepare()
+    first.start()
+    fake.missing["ETHUSDT"] = {int(pd.Timestamp("2025-01-20 01:00", tz="UTC").value // 1_000_000)}
+    fake.advance(90 * 60 * 1000 + 61_000)  # 02:01:01, 61 s after the 01:00 candle closed
+    assert asyncio.run(first.poll_once()) == 2
+    fake.missing.clear()
+
+    second = make_trader(fake, live_settings(fake.url, url))
+    second.prepare()
+    second.start()
+    frame = second.session.candles["ETH/USDT"]
+    second.stop()
+
+    assert second.status().step == 502
+    assert bool(frame["synthetic"].iloc[-1])
+    assert frame["date"].iloc[-1] == pd.Timestamp("2025-01-20 01:00", tz="UTC")
+    assert second.session.candles["BTC/USDT"]["date"].tolist() == frame["date"].tolist()

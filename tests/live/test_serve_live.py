@@ -39,7 +39,8 @@ def test_serve_live_answers_with_fourteen_healthy_subsystems(tmp_path: Path) -> 
         port = _free_port()
         command = [
             sys.executable, "-c", "from quantum_trader.cli.main import app; app()",
-            "--verbose", "serve", "--live", "--port", str(port), "--config", str(config), "--memory",
+            "--verbose", "serve", "--live", "--port", str(port),
+            "--config", str(config), "--memory",
         ]  # fmt: skip
         log = tmp_path / "serve.log"
         with log.open("wb") as output:

@@ -1,4 +1,5 @@
-"""Add the live anchor table: where a live paper run's candles and its trading begin.
+"""Add the live tables: where a live paper run's candles and its trading begin, and the
+candles of its timeline.
 
 Revision ID: 0003_live_anchor
 Revises: 0002_replay_progress
@@ -29,7 +30,22 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_live_anchor"),
     )
+    op.create_table(
+        "live_candles",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("symbol", sa.String(length=32), nullable=False),
+        sa.Column("open_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("open", sa.Double(), nullable=False),
+        sa.Column("high", sa.Double(), nullable=False),
+        sa.Column("low", sa.Double(), nullable=False),
+        sa.Column("close", sa.Double(), nullable=False),
+        sa.Column("volume", sa.Double(), nullable=False),
+        sa.Column("synthetic", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_live_candles"),
+        sa.UniqueConstraint("symbol", "open_time", name="uq_live_candles_symbol"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("live_candles")
     op.drop_table("live_anchor")
