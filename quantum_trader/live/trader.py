@@ -41,11 +41,16 @@ import pandas as pd
 
 from quantum_trader.backtest.runner import TradingSession, build_session, trading_symbols
 from quantum_trader.backtest.signal_set import SignalSet, ai_pipeline_signals
-from quantum_trader.config import Settings, model_settings_for
-from quantum_trader.core.types import NS_PER_SECOND, MarketType
-from quantum_trader.data.timeframes import timeframe_to_seconds
+from quantum_trader.config import Settings
+from quantum_trader.core.types import MarketType
 from quantum_trader.errors import ConfigurationError, TemporaryError
 from quantum_trader.live.ccxt_source import CcxtCandleSource
+from quantum_trader.live.timeline import (
+    complete_times,
+    history_candles,
+    mask_entries_before,
+    with_stale_limit,
+)
 from quantum_trader.paper.trader import (
     PaperTrader,
     TraderStatus,
@@ -54,7 +59,6 @@ from quantum_trader.paper.trader import (
     trip_session,
 )
 from quantum_trader.persistence.repository import LiveAnchor
-from quantum_trader.strategies.base import SignalFrame
 from quantum_trader.subsystems.base import Mode
 
 logger = logging.getLogger(__name__)
@@ -73,40 +77,6 @@ class LoggedCommand:
     apply: Command
 
 
-def history_candles(settings: Settings) -> int:
-    """Return the closed candles per symbol a live run starts with (see ``live.history_candles``).
-
-    Raises ConfigurationError when a configured count leaves the AI model without a fold.
-    """
-    model = model_settings_for(settings.model, settings.data.timeframe)
-    needed = model.train_window + model.retrain_every if model.mode is not Mode.OFF else 0
-    configured = settings.live.history_candles
-    if configured is None:
-        return max(needed, RULES_HISTORY_CANDLES)
-    if model.mode is not Mode.OFF and configured <= model.train_window:
-        raise ConfigurationError(
-            f"live.history_candles={configured} is not above the {settings.data.timeframe} "
-            f"model's train_window={model.train_window}, so the AI Trading Engine would have no "
-            f"trained model; raise it to at least {needed} or leave it unset"
-        )
-    return configured
-
-
-def mask_entries_before(
-    signals: SignalSet, candles: dict[str, pd.DataFrame], trade_from_ns: int
-) -> SignalSet:
-    """Return ``signals`` with every entry of a candle opened before ``trade_from_ns`` removed."""
-    profiles: dict[str, dict[str, SignalFrame]] = {}
-    for name, frames in signals.profiles.items():
-        profiles[name] = {}
-        for symbol, frame in frames.items():
-            times = candles[symbol]["date"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-            entry = frame.entry.copy()
-            entry[times < trade_from_ns] = 0
-            profiles[name][symbol] = replace(frame, entry=entry)
-    return SignalSet(profiles, signals.supervision, signals.model, signals.ai_entries)
-
-
 class LiveTrader(PaperTrader):
     """Paper trading on closed candles from an exchange (see the module docstring)."""
 
@@ -118,7 +88,7 @@ class LiveTrader(PaperTrader):
                 "live futures paper trading needs exchange.funding_rate (a constant rate per "
                 "funding interval); the funding history is not read from the exchange yet"
             )
-        super().__init__(_with_stale_limit(settings))
+        super().__init__(with_stale_limit(settings))
         self._source = source
         self._candles: dict[str, pd.DataFrame] = {}
         self._anchor: LiveAnchor | None = None
@@ -363,58 +333,24 @@ class LiveTrader(PaperTrader):
         return processed
 
     def _fetch_new(self) -> dict[str, pd.DataFrame] | None:
-        """Return the candles of every time that is complete (see the module docstring)."""
+        """Fetch the closed candles after the timeline and return those of complete times."""
         source = self.source
-        tf = source.timeframe_ns
         last = int(self.session.feed.times[-1])
-        newest = source.last_closed_open_ns()
-        if newest <= last:
+        if source.last_closed_open_ns() <= last:
             return None
-        fetched = {symbol: source.closed_since(symbol, last + tf) for symbol in self._candles}
-        by_time = {
-            symbol: {int(t.value): i for i, t in enumerate(frame["date"])}
-            for symbol, frame in fetched.items()
+        fetched = {
+            symbol: source.closed_since(symbol, last + source.timeframe_ns)
+            for symbol in self._candles
         }
-        rows: dict[str, list[dict[str, object]]] = {symbol: [] for symbol in fetched}
-        previous = {
-            symbol: float(frame["close"].iloc[-1]) for symbol, frame in self._candles.items()
-        }
-        wall = source.now_ns() / NS_PER_SECOND
-        for time_ns in range(last + tf, newest + tf, tf):
-            missing = [symbol for symbol in fetched if time_ns not in by_time[symbol]]
-            if missing:
-                waited = wall - (time_ns + tf) / NS_PER_SECOND
-                if waited < self.settings.live.max_wait_seconds:
-                    break
-                logger.warning(
-                    "No %s candle at %s from %s after %.0f s; using a flat synthetic candle.",
-                    ", ".join(missing),
-                    pd.Timestamp(time_ns, tz="UTC").isoformat(),
-                    source.name,
-                    waited,
-                )
-            for symbol, frame in fetched.items():
-                row = by_time[symbol].get(time_ns)
-                if row is None:
-                    price = previous[symbol]
-                    values: dict[str, object] = {
-                        "date": pd.Timestamp(time_ns, tz="UTC"),
-                        "open": price,
-                        "high": price,
-                        "low": price,
-                        "close": price,
-                        "volume": 0.0,
-                        "synthetic": True,
-                    }
-                else:
-                    values = {str(k): v for k, v in frame.iloc[row].to_dict().items()}
-                    values["synthetic"] = bool(values.get("synthetic", False))
-                previous[symbol] = float(values["close"])  # type: ignore[arg-type]
-                rows[symbol].append(values)
-        if not any(rows.values()):
-            return None
-        columns = list(next(iter(self._candles.values())).columns)
-        return {symbol: pd.DataFrame(values, columns=columns) for symbol, values in rows.items()}
+        return complete_times(
+            self._candles,
+            fetched,
+            source.last_closed_open_ns(),
+            source.timeframe_ns,
+            now_ns=source.now_ns(),
+            max_wait_seconds=self.settings.live.max_wait_seconds,
+            exchange=source.name,
+        )
 
     def _check_stale_data(self) -> None:
         """Run the ESS's stale-data check on the newest candle; a trip is logged as a command."""
@@ -478,29 +414,3 @@ class LiveTrader(PaperTrader):
             last_poll_error=self.last_poll_error,
             rebuild_seconds=self.rebuild_seconds,
         )
-
-
-def _with_stale_limit(settings: Settings) -> Settings:
-    """Return ``settings`` with an ESS stale-data limit that closed candles can meet.
-
-    The newest closed candle opened at least one candle length ago, and up to two lengths plus
-    the waits just before the next one is processed. An unset limit becomes that bound; a
-    configured limit below it is refused, as it would trip the ESS on every poll.
-    """
-    live = settings.live
-    candle = timeframe_to_seconds(settings.data.timeframe)
-    needed = 2 * candle + live.max_wait_seconds + 2 * live.poll_seconds
-    ess = settings.emergency_stop
-    limit = ess.max_data_age_seconds
-    if limit is None:
-        return settings
-    if "max_data_age_seconds" not in ess.model_fields_set:
-        ess = ess.model_copy(update={"max_data_age_seconds": max(limit, needed)})
-        return settings.model_copy(update={"emergency_stop": ess})
-    if limit < needed:
-        raise ConfigurationError(
-            f"emergency_stop.max_data_age_seconds={limit:g} is below {needed:g} s, the age the "
-            f"newest closed {settings.data.timeframe} candle reaches in a live run (two candle "
-            "lengths plus live.max_wait_seconds and two polls); raise it or leave it unset"
-        )
-    return settings

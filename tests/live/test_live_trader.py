@@ -19,7 +19,8 @@ from quantum_trader.config import Settings
 from quantum_trader.core.types import MarketType
 from quantum_trader.errors import ConfigurationError
 from quantum_trader.live.ccxt_source import CcxtCandleSource
-from quantum_trader.live.trader import LiveTrader, history_candles, mask_entries_before
+from quantum_trader.live.timeline import history_candles, mask_entries_before
+from quantum_trader.live.trader import LiveTrader
 from quantum_trader.persistence.database import Database
 from quantum_trader.persistence.repository import TradingRepository
 from tests.live.fake_binance import FakeBinance, Fault, fake_binance
