@@ -159,14 +159,8 @@ class _SklearnStyleMember:
         return np.asarray(self.estimator.predict_proba(features)[:, 1], dtype=np.float64)
 
 
-class LightGBMMember(_SklearnStyleMember):
-    """Gradient-boosted trees (LightGBM) with modest, regularised parameters.
-
-    ``deterministic=True`` with row-wise histograms makes results repeatable for a fixed
-    number of threads. Missing values are handled natively.
-    """
-
-    name = "lightgbm"
+class _BoostedTreesMember(_SklearnStyleMember):
+    """The seed, thread count, tree count and early stopping shared by the boosted members."""
 
     def __init__(
         self,
@@ -180,6 +174,16 @@ class LightGBMMember(_SklearnStyleMember):
         self.seed = seed
         self.threads = threads
         self.n_estimators = n_estimators
+
+
+class LightGBMMember(_BoostedTreesMember):
+    """Gradient-boosted trees (LightGBM) with modest, regularised parameters.
+
+    ``deterministic=True`` with row-wise histograms makes results repeatable for a fixed
+    number of threads. Missing values are handled natively.
+    """
+
+    name = "lightgbm"
 
     def _fit_early_stopping(
         self,
@@ -292,23 +296,10 @@ class LinearMember(_SklearnStyleMember):
         return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float64)
 
 
-class XGBoostMember(_SklearnStyleMember):
+class XGBoostMember(_BoostedTreesMember):
     """Gradient-boosted trees (XGBoost, histogram method); needs the ``xgboost-cpu`` package."""
 
     name = "xgboost"
-
-    def __init__(
-        self,
-        seed: int,
-        threads: int = DEFAULT_THREADS,
-        n_estimators: int = 200,
-        early_stopping_rounds: int | None = None,
-    ) -> None:
-        super().__init__(early_stopping_rounds)
-        require_member_package(self.name)
-        self.seed = seed
-        self.threads = threads
-        self.n_estimators = n_estimators
 
     def _fit_early_stopping(
         self,

@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from quantum_trader.errors import DataError
+
 ENTRY_LONG = 1
 ENTRY_SHORT = -1
 NO_ENTRY = 0
@@ -57,3 +59,16 @@ class Strategy(Protocol):
     name: str
 
     def generate(self, candles: dict[str, pd.DataFrame]) -> dict[str, SignalFrame]: ...
+
+
+def close_prices(symbol: str, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """Return the ``close`` column of ``symbol``'s candles as float64.
+
+    Raises DataError when the frame has no ``close`` column.
+    """
+    if "close" not in frame.columns:
+        raise DataError(
+            f"candles of {symbol} have no 'close' column (columns: {list(frame.columns)}); "
+            "load them with the data loader"
+        )
+    return frame["close"].to_numpy(dtype=np.float64)

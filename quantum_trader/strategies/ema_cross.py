@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quantum_trader.errors import ConfigurationError, DataError
+from quantum_trader.errors import ConfigurationError
 from quantum_trader.features.indicators import ema
-from quantum_trader.strategies.base import ENTRY_LONG, ENTRY_SHORT, SignalFrame
+from quantum_trader.strategies.base import ENTRY_LONG, ENTRY_SHORT, SignalFrame, close_prices
 
 
 class EmaCrossStrategy:
@@ -47,12 +47,7 @@ class EmaCrossStrategy:
         return {symbol: self._signals(symbol, frame) for symbol, frame in candles.items()}
 
     def _signals(self, symbol: str, frame: pd.DataFrame) -> SignalFrame:
-        if "close" not in frame.columns:
-            raise DataError(
-                f"candles of {symbol} have no 'close' column (columns: {list(frame.columns)}); "
-                "load them with the data loader"
-            )
-        close = frame["close"].to_numpy(dtype=np.float64)
+        close = close_prices(symbol, frame)
         fast = ema(close, self.fast)
         slow = ema(close, self.slow)
 

@@ -25,9 +25,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from quantum_trader.errors import ConfigurationError, DataError
+from quantum_trader.errors import ConfigurationError
 from quantum_trader.features.indicators import bollinger, rsi
-from quantum_trader.strategies.base import ENTRY_LONG, ENTRY_SHORT, NO_ENTRY, SignalFrame
+from quantum_trader.strategies.base import (
+    ENTRY_LONG,
+    ENTRY_SHORT,
+    NO_ENTRY,
+    SignalFrame,
+    close_prices,
+)
 
 RSI_MIDPOINT = 50.0
 
@@ -79,12 +85,7 @@ class MeanReversionStrategy:
         return {symbol: self._signals(symbol, frame) for symbol, frame in candles.items()}
 
     def _signals(self, symbol: str, frame: pd.DataFrame) -> SignalFrame:
-        if "close" not in frame.columns:
-            raise DataError(
-                f"candles of {symbol} have no 'close' column (columns: {list(frame.columns)}); "
-                "load them with the data loader"
-            )
-        close = frame["close"].to_numpy(dtype=np.float64)
+        close = close_prices(symbol, frame)
         strength = rsi(close, self.rsi_period)
         middle, upper, lower = bollinger(close, self.bb_period, self.bb_k)
 
