@@ -381,6 +381,15 @@ class LiveTrader(PaperTrader):
         self._log(f"mode {short_name}={mode}", apply)
         return effective
 
+    def _restore_mode(self, short_name: str, mode: str) -> None:
+        """Set a mode read from the journal; the rebuilt sessions apply it at the same step."""
+        super()._restore_mode(short_name, mode)
+
+        def apply(session: TradingSession) -> None:
+            set_session_mode(session, short_name, mode)
+
+        self._log(f"mode {short_name}={mode}", apply)
+
     def trip(self, reason: str) -> None:
         """Trip the ESS by hand; the rebuilt sessions trip at the same step."""
         super().trip(reason)

@@ -151,7 +151,11 @@ class PaperTrader:
             self.trip(f"restored from the database: {reason}")
         for short_name, mode in journal.stored_modes().items():
             if short_name in self.registry.subsystems:
-                self.registry.set_mode(short_name, mode)
+                self._restore_mode(short_name, mode)
+
+    def _restore_mode(self, short_name: str, mode: str) -> None:
+        """Set a mode read from the journal (without writing it back)."""
+        set_session_mode(self.session, short_name, mode)
 
     def stop(self) -> None:
         """Stop the subsystems in reverse start order."""

@@ -321,3 +321,21 @@ def test_restart_keeps_the_synthetic_candle_it_traded(fake: FakeBinance, tmp_pat
     assert bool(frame["synthetic"].iloc[-1])
     assert frame["date"].iloc[-1] == pd.Timestamp("2025-01-20 01:00", tz="UTC")
     assert second.session.candles["BTC/USDT"]["date"].tolist() == frame["date"].tolist()
+
+
+def test_restart_keeps_modes_through_rebuilds(fake: FakeBinance, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    first = make_trader(fake, live_settings(fake.url, url))
+    first.prepare()
+    first.start()
+    first.set_mode("Universe OS", "observe")
+    advance_and_poll(first, fake, hours=24, polls=1)
+
+    second = make_trader(fake, live_settings(fake.url, url))
+    second.prepare()
+    second.start()
+    advance_and_poll(second, fake, hours=24, polls=2)  # two rebuilds after the restart
+    modes = {row.short_name: row.mode for row in second.subsystem_status()}
+    second.stop()
+
+    assert modes["Universe OS"] == "observe"
