@@ -1,60 +1,105 @@
-"""Measure API latency under a fixed request rate while the paper replay loop runs.
+"""Measure API latency at fixed request rates while the paper replay loop runs.
 
 Starts ``quantum-trader serve`` on 127.0.0.1 as a subprocess (1h candles of BTC/USDT and
-ETH/USDT, the AI Trading Engine off so no model is trained), waits for /health, then sends
-GET /api/v1/ai/status and GET /api/v1/signals/BTC%2FUSDT in alternation at a fixed total rate.
-The schedule is open-loop: request i is due at start + i / rate whatever happened to earlier
-requests, and its latency runs from that due time to the end of the response. A server stall
-therefore shows as latency of every request due during it, not as fewer requests sent. The
-latency includes this client's own delays, and both processes share the machine's cores.
+ETH/USDT, the AI Trading Engine off so no model is trained, the journal in a temporary SQLite
+file), waits for /health, then starts ``--clients`` client processes. Together they send
+GET /api/v1/ai/status at ``--status-rate`` and GET /api/v1/signals/BTC%2FUSDT at
+``--signal-rate`` requests per second, both at the same time.
 
-Usage: python benchmarks/bench_api.py [--duration 20] [--rate 200] [--speed 5]
+Each endpoint's schedule is open-loop: its request i is due at start + i / rate whatever
+happened to earlier requests, and its latency runs from that due time to the end of the
+response. Client k of n sends the requests whose i % n == k, so every client carries the same
+share of both endpoints. A server stall therefore shows as latency of every request due during
+it, not as fewer requests sent. The latency includes the clients' own delays, and the server,
+the clients and this parent process share the machine's cores.
+
+During the load this parent process reads the replay step from /api/v1/ai/status once a
+second, to show whether the replay loop kept advancing.
+
+Usage: python benchmarks/bench_api.py [--duration 20] [--status-rate 200] [--signal-rate 50]
+    [--clients 2] [--speed 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import itertools
+import json
+import multiprocessing
 import os
 import platform
+import queue
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import httpx
+from api_load_clients import (
+    DRAIN_TIMEOUT_S,
+    REQUEST_TIMEOUT_S,
+    ClientReport,
+    ClientSpec,
+    EndpointStats,
+    run_client,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-ENDPOINTS = ("/api/v1/ai/status", "/api/v1/signals/BTC%2FUSDT")
-CONFIG_TOML = """\
-[data]
-timeframe = "1h"
-symbols = ["BTC/USDT", "ETH/USDT"]
-
-[model]
-mode = "off"
-"""
-REQUEST_TIMEOUT_S = 5.0
-# Requests still outstanding this long after the last one was due count as errors.
-DRAIN_TIMEOUT_S = 10.0
+STATUS_PATH = "/api/v1/ai/status"
+SIGNAL_PATH = "/api/v1/signals/BTC%2FUSDT"
 STOP_TIMEOUT_S = 15.0
-# NOTE: one asyncio process with httpx spends about 2 ms of CPU per request (measured on a
-# 2-core AMD EPYC VM), so it fell seconds behind at 300 requests per second. Above this share
-# of a core the latencies are mostly the client's own backlog, not the server's.
+# Seconds for every spawned client to import httpx, send its warm-up request and report ready.
+CLIENT_READY_TIMEOUT_S = 30.0
+# The shared start lies this far after the last client reported ready, so every client is
+# waiting for it when it comes.
+START_MARGIN_S = 0.5
+# Seconds after the drain for the last client report to arrive before the run fails.
+REPORT_GRACE_S = 30.0
+REPLAY_POLL_INTERVAL_S = 1.0
+# NOTE: an asyncio client process with httpx used about 1.3 ms of CPU per request at 125
+# requests per second, and more per request once requests queued (2-core AMD EPYC VM). Above
+# this share of a core a client's latencies are mostly its own backlog, not the server's.
 CLIENT_SATURATED_CORES = 0.75
+# Above this share of all cores the processes wait for a core, and that wait is in the latencies.
+MACHINE_SATURATED_SHARE = 0.9
+# Other work on the machine (other processes, interrupt handling) above this many cores during
+# the load disturbs the measurement.
+OTHER_LOAD_CORES = 0.1
+# The acceptance target: p99 of the status endpoint under 50 ms at 200 requests per second.
+TARGET_P99_MS = 50.0
 
 
 @dataclass
-class EndpointStats:
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: int = 0
-    sent: int = 0
-    first_error: str | None = None
+class ReplaySample:
+    offset_s: float
+    step: int
+    finished: bool
+    # The parent's own request, one at a time on one connection, is a control for the clients.
+    latency_ms: float
+
+
+@dataclass
+class LoadResult:
+    """The client reports, the replay samples and the parent's own measurements of one load."""
+
+    reports: list[ClientReport]
+    samples: list[ReplaySample]
+    failed_samples: int
+    wall_s: float
+    server_cpu_s: float
+    parent_cpu_s: float
+    machine_busy_s: float
+    machine_steal_s: float
 
 
 def _free_port() -> int:
@@ -79,6 +124,31 @@ def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rpartition(")")[2].split()
     # After the command name, utime and stime are the 12th and 13th fields, in clock ticks.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu_seconds() -> tuple[float, float]:
+    """Return the busy and the stolen CPU seconds of all cores since boot, from /proc/stat."""
+    first_line = Path("/proc/stat").read_text(encoding="utf-8").splitlines()[0]
+    # The "cpu" line counts clock ticks: user nice system idle iowait irq softirq steal ...
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(value) for value in first_line.split()[1:9]
+    )
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+# The server.
+
+
+def _server_config(folder: Path) -> str:
+    """Return the TOML settings of the served replay, journaling to SQLite inside ``folder``."""
+    datadir = json.dumps(str(REPO_ROOT / "data" / "binance"))
+    journal = json.dumps(f"sqlite:///{folder / 'journal.db'}")
+    return (
+        f'[data]\ndatadir = {datadir}\ntimeframe = "1h"\nsymbols = ["BTC/USDT", "ETH/USDT"]\n\n'
+        f'[model]\nmode = "off"\n\n'
+        f"[service]\ndatabase_url = {journal}\n"
+    )
 
 
 def _start_server(port: int, speed: float, config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -126,71 +196,6 @@ def _wait_for_health(base_url: str, server: subprocess.Popen[bytes], timeout_s: 
     raise TimeoutError(f"/health did not return 200 within {timeout_s:g} s")
 
 
-async def _one_request(
-    client: httpx.AsyncClient, path: str, due: float, stats: EndpointStats
-) -> None:
-    try:
-        response = await client.get(path)
-        finished = time.perf_counter()
-        if response.status_code != 200:
-            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-    except (httpx.HTTPError, RuntimeError) as error:
-        stats.errors += 1
-        stats.first_error = stats.first_error or f"{type(error).__name__}: {error}"
-        return
-    stats.latencies_ms.append((finished - due) * 1000.0)
-
-
-async def _drive_load(
-    base_url: str, rate: float, duration_s: float
-) -> tuple[dict[str, EndpointStats], float, float]:
-    """Send the open-loop schedule and return the stats, wall time and maximum send lag."""
-    stats = {path: EndpointStats() for path in ENDPOINTS}
-    total = int(rate * duration_s)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    tasks: list[asyncio.Task[None]] = []
-    max_send_lag = 0.0
-    async with httpx.AsyncClient(
-        base_url=base_url, timeout=REQUEST_TIMEOUT_S, limits=limits
-    ) as client:
-        start = time.perf_counter()
-        for index in range(total):
-            due = start + index / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            max_send_lag = max(max_send_lag, time.perf_counter() - due)
-            path = ENDPOINTS[index % len(ENDPOINTS)]
-            stats[path].sent += 1
-            tasks.append(asyncio.create_task(_one_request(client, path, due, stats[path])))
-        _done, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
-        for task in pending:
-            task.cancel()
-        if pending:
-            print(  # noqa: T201
-                f"{len(pending)} requests were still open {DRAIN_TIMEOUT_S:g} s after the last "
-                "one was due; they were cancelled and count as errors"
-            )
-        await asyncio.gather(*pending, return_exceptions=True)
-        elapsed = time.perf_counter() - start
-    for endpoint in stats.values():
-        # Cancelled requests neither finished nor failed, so count them as errors here.
-        endpoint.errors = endpoint.sent - len(endpoint.latencies_ms)
-    return stats, elapsed, max_send_lag
-
-
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, int(-(-fraction * len(sorted_values) // 1)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-def _replay_step(base_url: str) -> tuple[int, int, bool]:
-    """Return the replay's step, its number of steps and whether it has finished."""
-    body = httpx.get(f"{base_url}/api/v1/ai/status", timeout=REQUEST_TIMEOUT_S).json()
-    return int(body["step"]), int(body["steps"]), bool(body["finished"])
-
-
 def _server_metrics(base_url: str) -> dict[str, float]:
     """Read the server's own mean handler time per route and its replay loop lag."""
     text = httpx.get(f"{base_url}/metrics", timeout=REQUEST_TIMEOUT_S).text
@@ -204,39 +209,283 @@ def _server_metrics(base_url: str) -> dict[str, float]:
     return values
 
 
-def _print_report(
-    stats: dict[str, EndpointStats], elapsed: float, send_lag: float, server: dict[str, float]
-) -> None:
-    print(f"date: {datetime.now(UTC).isoformat(timespec='seconds')}")  # noqa: T201
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, {platform.platform()}")  # noqa: T201
-    print(f"python: {platform.python_version()}")  # noqa: T201
-    print(f"command: {' '.join([sys.executable, *sys.argv])}")  # noqa: T201
-    print(f"load wall time: {elapsed:.2f} s, max client send lag: {send_lag * 1000:.1f} ms")  # noqa: T201
-    header = "| endpoint | sent | errors | achieved req/s | p50 ms | p90 ms | p99 ms | max ms |"
-    print(header)  # noqa: T201
-    print("|---|---|---|---|---|---|---|---|")  # noqa: T201
-    for path, endpoint in stats.items():
+# The parent process: start the clients, watch the replay, collect the reports.
+
+
+def _start_clients(
+    specs: list[ClientSpec],
+) -> tuple[
+    list[BaseProcess],
+    Event,
+    Synchronized[float],
+    Queue[tuple[Any, ...]],
+]:
+    # spawn gives each client a fresh interpreter, with no copy of this process's state.
+    context = multiprocessing.get_context("spawn")
+    start_event = context.Event()
+    start_wall: Synchronized[float] = context.Value("d", 0.0)
+    results: Queue[tuple[Any, ...]] = context.Queue()
+    processes: list[BaseProcess] = [
+        context.Process(
+            target=run_client,
+            args=(spec, start_event, start_wall, results),
+            name=f"bench-client-{spec.index}",
+        )
+        for spec in specs
+    ]
+    for process in processes:
+        process.start()
+    return processes, start_event, start_wall, results
+
+
+def _next_message(results: Queue[tuple[Any, ...]], deadline: float) -> tuple[Any, ...]:
+    try:
+        message = results.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        raise TimeoutError("a client process neither reported nor failed in time") from None
+    if message[0] == "failed":
+        raise RuntimeError(f"client {message[1]} failed:\n{message[2]}")
+    return message
+
+
+def _read_replay(poller: httpx.Client, started: float) -> ReplaySample | None:
+    sent = time.perf_counter()
+    try:
+        body = poller.get(STATUS_PATH).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    latency_ms = (time.perf_counter() - sent) * 1000.0
+    offset = time.time() - started
+    return ReplaySample(offset, int(body["step"]), bool(body["finished"]), latency_ms)
+
+
+def _wait_until(wall_time: float) -> None:
+    remaining = wall_time - time.time()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def _collect_reports(
+    specs: list[ClientSpec],
+    results: Queue[tuple[Any, ...]],
+    poller: httpx.Client,
+    started: float,
+) -> tuple[list[ClientReport], list[ReplaySample], int]:
+    """Wait for every client's report and sample the replay step once a second meanwhile."""
+    deadline = time.monotonic() + specs[0].duration_s + DRAIN_TIMEOUT_S + REPORT_GRACE_S
+    reports: list[ClientReport] = []
+    samples: list[ReplaySample] = []
+    failed_samples = 0
+    next_poll = started
+    while len(reports) < len(specs):
+        if time.time() >= next_poll:
+            sample = _read_replay(poller, started)
+            if sample is None:
+                failed_samples += 1
+            else:
+                samples.append(sample)
+            next_poll += REPLAY_POLL_INTERVAL_S
+        try:
+            message = _next_message(results, min(deadline, time.monotonic() + 0.05))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            continue
+        reports.append(message[2])
+    return reports, samples, failed_samples
+
+
+def _run_load(specs: list[ClientSpec], base_url: str, server_pid: int) -> LoadResult:
+    """Start the clients together, run them to the end and measure the server meanwhile."""
+    processes, start_event, start_wall, results = _start_clients(specs)
+    try:
+        deadline = time.monotonic() + CLIENT_READY_TIMEOUT_S
+        for _ in specs:
+            _next_message(results, deadline)
+        started = time.time() + START_MARGIN_S
+        start_wall.value = started
+        start_event.set()
+        with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as poller:
+            _wait_until(started)
+            server_cpu = _cpu_seconds(server_pid)
+            parent_cpu = time.process_time()
+            machine_busy, machine_steal = _machine_cpu_seconds()
+            reports, samples, failed_samples = _collect_reports(specs, results, poller, started)
+            wall = time.time() - started
+            server_cpu = _cpu_seconds(server_pid) - server_cpu
+            parent_cpu = time.process_time() - parent_cpu
+            busy_after, steal_after = _machine_cpu_seconds()
+            final = _read_replay(poller, started)
+        # A final sample taken right after the last poll would show a short interval as a stall.
+        last_offset = samples[-1].offset_s if samples else float("-inf")
+        if final is not None and final.offset_s - last_offset >= 0.5 * REPLAY_POLL_INTERVAL_S:
+            samples.append(final)
+    finally:
+        for process in processes:
+            process.join(timeout=STOP_TIMEOUT_S)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=STOP_TIMEOUT_S)
+    reports.sort(key=lambda report: report.index)
+    return LoadResult(
+        reports,
+        samples,
+        failed_samples,
+        wall,
+        server_cpu,
+        parent_cpu,
+        busy_after - machine_busy,
+        steal_after - machine_steal,
+    )
+
+
+# The report.
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    rank = max(1, int(-(-fraction * len(sorted_values) // 1)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def _merge_endpoint(reports: list[ClientReport], path: str) -> EndpointStats:
+    merged = EndpointStats()
+    for report in reports:
+        stats = report.stats[path]
+        merged.latencies_ms.extend(stats.latencies_ms)
+        merged.due_offsets_s.extend(stats.due_offsets_s)
+        merged.sent += stats.sent
+        merged.errors += stats.errors
+        merged.first_error = merged.first_error or stats.first_error
+    return merged
+
+
+def _print_latency_table(
+    reports: list[ClientReport], rates: tuple[tuple[str, float], ...]
+) -> dict[str, list[float]]:
+    """Print one row per endpoint and return each endpoint's latencies in ascending order."""
+    elapsed = max(report.elapsed_s for report in reports)
+    print(  # noqa: T201
+        "| endpoint | target req/s | sent | errors | achieved req/s | p50 ms | p90 ms | p99 ms "
+        "| max ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")  # noqa: T201
+    ordered_by_path: dict[str, list[float]] = {}
+    notes: list[str] = []
+    for path, rate in rates:
+        endpoint = _merge_endpoint(reports, path)
         ordered = sorted(endpoint.latencies_ms)
+        ordered_by_path[path] = ordered
         achieved = len(ordered) / elapsed
         if ordered:
             cells = [_percentile(ordered, q) for q in (0.5, 0.9, 0.99)] + [ordered[-1]]
             figures = " | ".join(f"{value:.1f}" for value in cells)
         else:
             figures = "- | - | - | -"
-        row = f"| GET {path} | {endpoint.sent} | {endpoint.errors} | {achieved:.1f} | {figures} |"
-        print(row)  # noqa: T201
+        print(  # noqa: T201
+            f"| GET {path} | {rate:g} | {endpoint.sent} | {endpoint.errors} | {achieved:.1f} "
+            f"| {figures} |"
+        )
         if endpoint.first_error:
-            print(f"  first error: {endpoint.first_error}")  # noqa: T201
-    print("server-side metrics after the run:")  # noqa: T201
-    for name, value in server.items():
-        print(f"  {name} {value:g}")  # noqa: T201
+            notes.append(f"GET {path}: first error: {endpoint.first_error}")
+        slow = [
+            offset
+            for offset, latency in zip(endpoint.due_offsets_s, endpoint.latencies_ms, strict=True)
+            if latency > TARGET_P99_MS
+        ]
+        if slow:
+            notes.append(
+                f"GET {path}: {len(slow)} requests over {TARGET_P99_MS:g} ms, due from "
+                f"{min(slow):.1f} s to {max(slow):.1f} s after the start"
+            )
+    for note in notes:
+        print(note)  # noqa: T201
+    return ordered_by_path
+
+
+def _print_replay(samples: list[ReplaySample], failed_samples: int) -> None:
+    """Print how far the replay advanced during the load and its slowest poll interval."""
+    if len(samples) < 2:
+        print(f"replay: only {len(samples)} step samples, {failed_samples} failed")  # noqa: T201
+        return
+    first, last = samples[0], samples[-1]
+    advances = [later.step - earlier.step for earlier, later in itertools.pairwise(samples)]
+    rate = (last.step - first.step) / (last.offset_s - first.offset_s)
+    print(  # noqa: T201
+        f"replay: step {first.step} -> {last.step} from {first.offset_s:.1f} s to "
+        f"{last.offset_s:.1f} s after the start ({rate:.2f} steps/s), finished={last.finished}; "
+        f"{len(samples)} samples about {REPLAY_POLL_INTERVAL_S:g} s apart, steps per interval "
+        f"min {min(advances)} max {max(advances)}, intervals without a step: "
+        f"{advances.count(0)}, failed samples: {failed_samples}"
+    )
+    latencies = sorted(sample.latency_ms for sample in samples)
+    median = _percentile(latencies, 0.5)
+    print(  # noqa: T201
+        f"the parent's step samples (one request at a time): median {median:.1f} ms, "
+        f"max {latencies[-1]:.1f} ms"
+    )
+
+
+def _print_cpu(result: LoadResult) -> None:
+    """Print each process's CPU share and warn where a share makes the latencies suspect."""
+    cores = os.cpu_count() or 1
+    wall = result.wall_s
+    for report in result.reports:
+        share = report.cpu_s / report.elapsed_s
+        print(  # noqa: T201
+            f"client {report.index} (pid {report.pid}): {share:.2f} cores, "
+            f"max send lag {report.max_send_lag_s * 1000:.1f} ms"
+        )
+        if share > CLIENT_SATURATED_CORES:
+            print(  # noqa: T201
+                f"WARNING: client {report.index} used {share:.2f} of a core, so its own queueing "
+                "is in the latencies; add --clients or lower the rates"
+            )
+
+    server = result.server_cpu_s / wall
+    clients = sum(report.cpu_s for report in result.reports) / wall
+    parent = result.parent_cpu_s / wall
+    ours = server + clients + parent
+    busy = result.machine_busy_s / wall
+    steal = result.machine_steal_s / wall
+    # /proc/stat and the per-process counters tick separately, so the difference can dip below 0.
+    others = max(0.0, busy - ours)
+    print(  # noqa: T201
+        f"CPU during the load: server {server:.2f} cores, clients {clients:.2f} cores, "
+        f"this parent {parent:.2f} cores; the whole machine {busy:.2f} of {cores} cores busy "
+        f"(other processes and interrupts {others:.2f}), {steal:.2f} cores stolen by the "
+        "hypervisor"
+    )
+
+    if busy + steal > MACHINE_SATURATED_SHARE * cores:
+        print(  # noqa: T201
+            f"WARNING: {busy + steal:.2f} of {cores} cores were busy or stolen, so the latencies "
+            "include waiting for a core; run the clients on another machine"
+        )
+    if others > OTHER_LOAD_CORES:
+        print(  # noqa: T201
+            f"WARNING: other processes and interrupts used {others:.2f} cores during the load, "
+            "so the latencies include their contention; rerun on an idle machine"
+        )
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=20.0, help="Load duration in seconds.")
     parser.add_argument(
-        "--rate", type=float, default=200.0, help="Total requests per second, all endpoints."
+        "--status-rate",
+        type=float,
+        default=200.0,
+        help=f"Requests per second to GET {STATUS_PATH}.",
+    )
+    parser.add_argument(
+        "--signal-rate",
+        type=float,
+        default=50.0,
+        help=f"Requests per second to GET {SIGNAL_PATH}, sent at the same time. 0 sends none.",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=2, help="Client processes that share the load evenly."
     )
     parser.add_argument("--speed", type=float, default=5.0, help="Replay candle times per second.")
     parser.add_argument(
@@ -245,38 +494,54 @@ def _parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if not 0 < args.duration <= 600:
         parser.error(f"--duration must be in (0, 600] seconds, got {args.duration}")
-    if not 0 < args.rate <= 5000:
-        parser.error(f"--rate must be in (0, 5000] requests per second, got {args.rate}")
+    if not 0 < args.status_rate <= 5000:
+        parser.error(
+            f"--status-rate must be in (0, 5000] requests per second, got {args.status_rate}"
+        )
+    if not 0 <= args.signal_rate <= 5000:
+        parser.error(
+            f"--signal-rate must be in [0, 5000] requests per second, got {args.signal_rate}"
+        )
+    if not 1 <= args.clients <= 32:
+        parser.error(f"--clients must be from 1 to 32 processes, got {args.clients}")
     return args
 
 
 def _measure(args: argparse.Namespace, base_url: str, server: subprocess.Popen[bytes]) -> None:
     waited = _wait_for_health(base_url, server, args.startup_timeout)
     print(f"server ready after {waited:.1f} s on {base_url}")  # noqa: T201
-    step_before, steps, _finished = _replay_step(base_url)
-    server_cpu = _cpu_seconds(server.pid)
-    client_cpu = time.process_time()
-    stats, elapsed, send_lag = asyncio.run(_drive_load(base_url, args.rate, args.duration))
-    server_cpu = _cpu_seconds(server.pid) - server_cpu
-    client_cpu = time.process_time() - client_cpu
+    rates: tuple[tuple[str, float], ...] = ((STATUS_PATH, args.status_rate),)
+    if args.signal_rate > 0:
+        rates += ((SIGNAL_PATH, args.signal_rate),)
+    specs = [
+        ClientSpec(index, args.clients, base_url, rates, args.duration)
+        for index in range(args.clients)
+    ]
+    result = _run_load(specs, base_url, server.pid)
     if server.poll() is not None:
         raise RuntimeError(f"the server exited with code {server.returncode} under load")
-    step_after, _steps, finished = _replay_step(base_url)
-    # The replay must run during the whole load, or the figures omit its cost.
+
+    print(f"date: {datetime.now(UTC).isoformat(timespec='seconds')}")  # noqa: T201
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, {platform.platform()}")  # noqa: T201
+    print(f"python: {platform.python_version()}")  # noqa: T201
+    print(f"command: {' '.join([sys.executable, *sys.argv])}")  # noqa: T201
     print(  # noqa: T201
-        f"replay: step {step_before} -> {step_after} of {steps} during the load "
-        f"({(step_after - step_before) / elapsed:.2f} steps/s), finished={finished}"
+        f"load wall time: {result.wall_s:.2f} s with {args.clients} client processes"
     )
-    print(  # noqa: T201
-        f"CPU during the load: server {server_cpu / elapsed:.2f} cores, "
-        f"client {client_cpu / elapsed:.2f} cores"
-    )
-    if client_cpu / elapsed > CLIENT_SATURATED_CORES:
+    _print_replay(result.samples, result.failed_samples)
+    _print_cpu(result)
+    ordered = _print_latency_table(result.reports, rates)
+    status = ordered[STATUS_PATH]
+    if status:
+        p99 = _percentile(status, 0.99)
+        verdict = "met" if p99 < TARGET_P99_MS else "missed"
         print(  # noqa: T201
-            "WARNING: the client used most of one core, so its own queueing is in the latencies; "
-            "lower --rate or run the client on another machine"
+            f"status p99 {p99:.1f} ms at {args.status_rate:g} req/s against the "
+            f"{TARGET_P99_MS:g} ms target: {verdict}"
         )
-    _print_report(stats, elapsed, send_lag, _server_metrics(base_url))
+    print("server-side metrics after the run:")  # noqa: T201
+    for name, value in _server_metrics(base_url).items():
+        print(f"  {name} {value:g}")  # noqa: T201
 
 
 def main() -> None:
@@ -285,7 +550,7 @@ def main() -> None:
     base_url = f"http://{HOST}:{port}"
     with tempfile.TemporaryDirectory(prefix="bench_api_") as folder:
         config = Path(folder) / "bench.toml"
-        config.write_text(CONFIG_TOML, encoding="utf-8")
+        config.write_text(_server_config(Path(folder)), encoding="utf-8")
         log = Path(folder) / "server.log"
         server = _start_server(port, args.speed, config, log)
         try:
