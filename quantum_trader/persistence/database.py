@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,11 +79,14 @@ def read_password_file(path: Path) -> str:
 def _parse_url(url: str, password_file: Path | None) -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except ArgumentError:
+        # The user information may hold a password, so it is masked, and SQLAlchemy's own
+        # error, which quotes the whole URL, is not chained.
+        shown = re.sub(r"^(.*?://)?[^@]*@", lambda m: (m.group(1) or "") + "***@", url)
         raise ConfigurationError(
-            f"Invalid database URL {url!r}: use a form like sqlite:///path/to/file.db "
+            f"Invalid database URL {shown!r}: use a form like sqlite:///path/to/file.db "
             "or postgresql+psycopg://user@host:5432/name."
-        ) from exc
+        ) from None
     if password_file is None:
         return parsed
     if parsed.password is not None:

@@ -205,3 +205,14 @@ def test_settings_password_file_needs_url(
     message = str(caught.value)
     assert "service.database_password_file" in message
     assert "QT_SERVICE__DATABASE_URL" in message
+
+
+def test_invalid_url_error_masks_the_password() -> None:
+    # "postgresql:user:..." lacks "://", so SQLAlchemy cannot parse it.
+    with pytest.raises(ConfigurationError) as caught:
+        Database("postgresql:quantum:hunter2-secret@127.0.0.1/test")
+
+    assert "hunter2-secret" not in str(caught.value)
+    assert "***@127.0.0.1/test" in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
