@@ -305,6 +305,7 @@ class LiveTrader(PaperTrader):
             self.last_poll_error = f"{type(exc).__name__}: {exc}"
             logger.warning("Polling %s for candles failed: %s", self.source.name, exc)
             self._check_stale_data()
+            self.publish_health_changes()
             return 0
         self.last_poll_error = None
         self.last_poll_wall = time.time()
@@ -330,6 +331,7 @@ class LiveTrader(PaperTrader):
             processed += 1
         self.heartbeat()
         self._check_stale_data()
+        self.publish_health_changes()
         return processed
 
     def _fetch_new(self) -> dict[str, pd.DataFrame] | None:

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -29,6 +29,7 @@ from quantum_trader.core.types import Order, Position, Trade
 from quantum_trader.engine.bus import Handler
 from quantum_trader.engine.decisions import Decision
 from quantum_trader.errors import ConfigurationError
+from quantum_trader.paper.events import CandleEvent, HealthWatch, SignalEvent, iso_time
 from quantum_trader.paper.journal import Journal
 from quantum_trader.paper.redis_feed import TOPICS, RedisFeed
 from quantum_trader.subsystems.base import Mode
@@ -37,7 +38,7 @@ from quantum_trader.subsystems.supervisor_os import Directives
 
 logger = logging.getLogger(__name__)
 
-EVENT_TOPICS = ("fill", "order", "decision")
+EVENT_TOPICS = ("candle", "signal", "order", "fill", "decision", "health")
 # A replay that has not stepped for this many seconds of wall time delivers stale data.
 REPLAY_DATA_AGE_LIMIT_SECONDS = 60.0
 
@@ -101,6 +102,7 @@ class PaperTrader:
         self._journal = Journal(url, service.database_password_file) if url else None
         self._redis: RedisFeed | None = None
         self._handlers: list[tuple[str, Handler]] = []
+        self._health = HealthWatch()
 
     # Lifecycle.
 
@@ -199,6 +201,7 @@ class PaperTrader:
             logger.info("Paper replay finished after %d candle times.", self._next_step)
             return False
         session.kernel.step(self._next_step)
+        self._publish_candles(self._next_step)
         if self._journal is not None:
             status = self.status()
             self._journal.record(session, self._next_step, status.equity, self.drawdown())
@@ -208,7 +211,41 @@ class PaperTrader:
         self._last_step_wall = time.time()
         # The subsystems run inside the kernel step, so a completed step is their heartbeat.
         self.heartbeat()
+        self.publish_health_changes()
         return True
+
+    def _publish_candles(self, step: int) -> None:
+        """Publish each symbol's candle of ``step``, and the signals where a profile acts."""
+        session = self.session
+        bus = session.bus
+        time_ns = session.feed.times[step]
+        for symbol, series in session.feed.series.items():
+            row = series.row_at[step]
+            if row < 0:
+                continue
+            bus.publish(
+                "candle",
+                CandleEvent(
+                    symbol, iso_time(time_ns), series.open[row], series.high[row],
+                    series.low[row], series.close[row], series.volume[row],
+                    series.synthetic[row],
+                ),
+            )  # fmt: skip
+            signal = self.signal_at(symbol, row)
+            if any(profile.entry != 0 or profile.exit for profile in signal.profiles.values()):
+                profiles = {name: asdict(profile) for name, profile in signal.profiles.items()}
+                bus.publish(
+                    "signal", SignalEvent(symbol, iso_time(time_ns), profiles, signal.votes)
+                )
+
+    def publish_health_changes(self) -> None:
+        """Publish a ``health`` event for each subsystem whose health changed."""
+        stack = self.session.stack
+        if stack is None:
+            return
+        now_ns = time.time_ns()
+        for event in self._health.changes(stack.registry, now_ns):
+            self.session.bus.publish("health", event)
 
     def heartbeat(self) -> None:
         """Record a heartbeat of every running subsystem."""
@@ -337,7 +374,12 @@ class PaperTrader:
         known = rows[rows >= 0]
         if not len(known):
             return None
-        row = int(known[-1])
+        return self.signal_at(symbol, int(known[-1]))
+
+    def signal_at(self, symbol: str, row: int) -> LatestSignal:
+        """Return the signals of ``symbol``'s candle at ``row`` of its frame."""
+        session, signals = self.session, self._signals
+        assert signals is not None  # set together with the session
         profiles = {
             name: ProfileSignal(
                 entry=int(frames[symbol].entry[row]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,35 @@ def test_manual_trip_halts_and_reset_lifts() -> None:
 def test_session_before_prepare_raises() -> None:
     with pytest.raises(ConfigurationError, match="call prepare"):
         PaperTrader(fast_settings()).status()
+
+
+def test_step_publishes_candles_signals_and_health() -> None:
+    trader = prepared_trader()
+    events: dict[str, list[Any]] = {"candle": [], "signal": [], "health": []}
+    for topic, received in events.items():
+        trader.subscribe(topic, received.append)
+
+    for _ in range(200):
+        trader.step()
+    trader.stop()
+
+    # BTC and ETH both have a candle at every one of the 200 hours.
+    assert len(events["candle"]) == 400
+    first = events["candle"][0]
+    btc = trader.session.candles["BTC/USDT"].iloc[0]
+    assert first.symbol == "BTC/USDT"
+    assert first.time == "2025-01-01T00:00:00+00:00"
+    assert (first.open, first.high, first.low, first.close) == (
+        btc["open"],
+        btc["high"],
+        btc["low"],
+        btc["close"],
+    )
+    # A signal event is published only where a profile enters or exits.
+    assert events["signal"]
+    for signal in events["signal"]:
+        assert any(p["entry"] != 0 or p["exit"] for p in signal.profiles.values())
+    # The first step reports every subsystem's health once; nothing changes after that.
+    assert len(events["health"]) == 14
+    assert {event.health for event in events["health"]} == {"healthy"}
+    assert {event.previous for event in events["health"]} == {None}

@@ -1,4 +1,5 @@
-"""WebSocket stream of the bus events: fills, orders and decisions, as JSON."""
+"""WebSocket stream of the trader's events as JSON: candles, signals, orders, fills, decisions
+and subsystem health changes."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def event_message(topic: str, event: Any) -> str:
 
 @router.websocket("/stream")
 async def stream(websocket: WebSocket) -> None:
-    """Forward every fill, order and decision published after the client connected."""
+    """Forward every event published after the client connected (see ``EVENT_TOPICS``)."""
     trader = get_trader(websocket)
     await websocket.accept()
     queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
