@@ -33,8 +33,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -51,30 +50,11 @@ from quantum_trader.live.timeline import (
     mask_entries_before,
     with_stale_limit,
 )
-from quantum_trader.paper.trader import (
-    PaperTrader,
-    TraderStatus,
-    reset_session,
-    set_session_mode,
-    trip_session,
-)
+from quantum_trader.paper.commands import LoggedCommand, apply_command, replay
+from quantum_trader.paper.trader import PaperTrader, TraderStatus
 from quantum_trader.persistence.repository import LiveAnchor
-from quantum_trader.subsystems.base import Mode
 
 logger = logging.getLogger(__name__)
-
-Command = Callable[[TradingSession], None]
-# Candles fetched before trading when the AI Trading Engine is off (the rule profiles' warm-up).
-RULES_HISTORY_CANDLES = 500
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedCommand:
-    """A change from outside the candles, applied before step ``step`` of the timeline."""
-
-    step: int
-    name: str
-    apply: Command
 
 
 class LiveTrader(PaperTrader):
@@ -92,7 +72,6 @@ class LiveTrader(PaperTrader):
         self._source = source
         self._candles: dict[str, pd.DataFrame] = {}
         self._anchor: LiveAnchor | None = None
-        self._commands: list[LoggedCommand] = []
         self._pending_since: dict[int, float] = {}
         self.last_poll_error: str | None = None
         self.last_poll_wall: float | None = None
@@ -232,15 +211,7 @@ class LiveTrader(PaperTrader):
         if not start:
             return session, signals
         session.start(quiet=True)
-        by_step: dict[int, list[LoggedCommand]] = {}
-        for command in commands:
-            by_step.setdefault(command.step, []).append(command)
-        for step in range(replay_to):
-            for command in by_step.pop(step, []):
-                command.apply(session)
-            session.kernel.step(step)
-        for command in by_step.pop(replay_to, []):
-            command.apply(session)
+        replay(session, replay_to, commands)
         return session, signals
 
     def _swap(self, session: TradingSession, signals: SignalSet, applied: int) -> None:
@@ -356,54 +327,13 @@ class LiveTrader(PaperTrader):
 
     def _check_stale_data(self) -> None:
         """Run the ESS's stale-data check on the newest candle; a trip is logged as a command."""
-        newest = int(self.session.feed.times[-1])
-        now = self.source.now_ns()
         session = self.session
-
-        def check(target: TradingSession) -> None:
-            event = target.emergency_stop.on_market_data(newest, now)
-            if event is not None:
-                target.pipeline.on_trip(event, target.kernel.clock.now_ns())
-
+        payload = {"newest_ns": int(session.feed.times[-1]), "now_ns": self.source.now_ns()}
         was_active = session.emergency_stop.trip is None
-        check(session)
+        apply_command(session, "stale_data", payload)
         if was_active and session.emergency_stop.trip is not None:
-            self._commands.append(LoggedCommand(self._next_step, "stale_data", check))
+            self._log_command("stale_data", payload)
             self._store_ess()
-
-    # Commands, logged for the rebuilds.
-
-    def set_mode(self, short_name: str, mode: Mode | str) -> Mode:
-        """Set a subsystem's mode; the rebuilt sessions apply it at the same step."""
-        effective = super().set_mode(short_name, mode)
-
-        def apply(session: TradingSession) -> None:
-            set_session_mode(session, short_name, mode)
-
-        self._log(f"mode {short_name}={mode}", apply)
-        return effective
-
-    def _restore_mode(self, short_name: str, mode: str) -> None:
-        """Set a mode read from the journal; the rebuilt sessions apply it at the same step."""
-        super()._restore_mode(short_name, mode)
-
-        def apply(session: TradingSession) -> None:
-            set_session_mode(session, short_name, mode)
-
-        self._log(f"mode {short_name}={mode}", apply)
-
-    def trip(self, reason: str) -> None:
-        """Trip the ESS by hand; the rebuilt sessions trip at the same step."""
-        super().trip(reason)
-        self._log("trip", lambda s: trip_session(s, reason))
-
-    def reset(self, authorised_by: str) -> None:
-        """Lift an ESS trip; the rebuilt sessions reset at the same step."""
-        super().reset(authorised_by)
-        self._log("reset", lambda s: reset_session(s, authorised_by))
-
-    def _log(self, name: str, apply: Command) -> None:
-        self._commands.append(LoggedCommand(self._next_step, name, apply))
 
     # Reading state.
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from quantum_trader.backtest.runner import TradingSession
 from quantum_trader.core.types import OrderStatus
 from quantum_trader.errors import ConfigurationError
+from quantum_trader.paper.commands import LoggedCommand
 from quantum_trader.persistence.database import Database
 from quantum_trader.persistence.repository import JournalStep, TradingRepository
 
@@ -49,15 +50,20 @@ class Journal:
         """Check the fast-forwarded session against the stored counts, then continue from it."""
         progress = self.repository.load_progress()
         exchange = session.exchange
-        if progress is not None and (
-            progress["fills"] != len(exchange.fills) or progress["trades"] != len(exchange.trades)
-        ):
-            raise ConfigurationError(
-                f"the database contains {progress['fills']} fills and {progress['trades']} trades "
-                f"at step {step}, but replaying the candles gives {len(exchange.fills)} and "
-                f"{len(exchange.trades)}: the settings or data changed since it was written; "
-                "start with a new database URL"
-            )
+        if progress is not None:
+            stored = {name: progress[name] for name in ("orders", "fills", "trades", "decisions")}
+            replayed = {
+                "orders": len(exchange.orders),
+                "fills": len(exchange.fills),
+                "trades": len(exchange.trades),
+                "decisions": len(session.log.decisions),
+            }
+            if stored != replayed:
+                raise ConfigurationError(
+                    f"the database contains {stored} at step {step}, but replaying the candles "
+                    f"gives {replayed}: the settings or data changed since it was written; "
+                    "start with a new database URL"
+                )
         self._mark(session)
         logger.info("Paper trader resumed at step %d from the database.", step)
 
@@ -99,6 +105,16 @@ class Journal:
         except SQLAlchemyError as exc:
             return f"the journal database is unreachable: {exc.__class__.__name__}"
         return None
+
+    def save_command(self, command: LoggedCommand) -> None:
+        self.repository.save_command(command.step, command.kind, _plain(command.payload))
+
+    def stored_commands(self) -> list[LoggedCommand]:
+        """Return the journaled commands, in the order they were applied."""
+        return [
+            LoggedCommand(step, kind, payload)
+            for step, kind, payload in self.repository.load_commands()
+        ]
 
     def save_mode(self, short_name: str, mode: str) -> None:
         self.repository.save_mode(short_name, mode)

@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,13 @@ from quantum_trader.core.types import Order, Position, Trade
 from quantum_trader.engine.bus import Handler
 from quantum_trader.engine.decisions import Decision
 from quantum_trader.errors import ConfigurationError
+from quantum_trader.paper.commands import (
+    LoggedCommand,
+    replay,
+    reset_session,
+    set_session_mode,
+    trip_session,
+)
 from quantum_trader.paper.events import CandleEvent, HealthWatch, SignalEvent, iso_time
 from quantum_trader.paper.journal import Journal
 from quantum_trader.paper.redis_feed import TOPICS, RedisFeed
@@ -103,6 +111,7 @@ class PaperTrader:
         self._redis: RedisFeed | None = None
         self._handlers: list[tuple[str, Handler]] = []
         self._health = HealthWatch()
+        self._commands: list[LoggedCommand] = []
 
     # Lifecycle.
 
@@ -140,24 +149,15 @@ class PaperTrader:
         return None if self._journal is None else self._journal.database_problem()
 
     def _resume(self, journal: Journal) -> None:
-        """Replay the steps the database already holds, then restore the ESS and the modes."""
+        """Replay the steps the database holds, with the stored commands where they were
+        applied, then check the replay against the stored counts."""
         stored = journal.stored_step()
         session = self.session
-        for step in range(min(stored, len(session.feed))):
-            session.kernel.step(step)
-        self._next_step = min(stored, len(session.feed))
-        journal.verify_resume(session, self._next_step)
-        ess = journal.stored_ess_state()
-        if ess is not None and ess.get("state") != "active" and session.emergency_stop.trip is None:
-            reason = str((ess.get("trip") or {}).get("detail") or "stored trip")
-            self.trip(f"restored from the database: {reason}")
-        for short_name, mode in journal.stored_modes().items():
-            if short_name in self.registry.subsystems:
-                self._restore_mode(short_name, mode)
-
-    def _restore_mode(self, short_name: str, mode: str) -> None:
-        """Set a mode read from the journal (without writing it back)."""
-        set_session_mode(self.session, short_name, mode)
+        steps = min(stored, len(session.feed))
+        self._commands = journal.stored_commands()
+        replay(session, steps, self._commands)
+        self._next_step = steps
+        journal.verify_resume(session, steps)
 
     def stop(self) -> None:
         """Stop the subsystems in reverse start order."""
@@ -412,14 +412,24 @@ class PaperTrader:
     def set_mode(self, short_name: str, mode: Mode | str) -> Mode:
         """Set a subsystem's configured mode and return its effective mode."""
         effective = set_session_mode(self.session, short_name, mode)
+        value = str(Mode(mode).value)
+        self._log_command("mode", {"short_name": short_name, "mode": value})
         if self._journal is not None:
-            self._journal.save_mode(short_name, str(Mode(mode).value))
+            self._journal.save_mode(short_name, value)
         return effective
 
     def trip(self, reason: str) -> None:
         """Trip the ESS by hand. Pending entry orders are cancelled, as for any other trip."""
         trip_session(self.session, reason)
+        self._log_command("trip", {"reason": reason})
         self._store_ess()
+
+    def _log_command(self, kind: str, payload: dict[str, Any]) -> None:
+        """Log an applied command, and journal it, so that replays apply it at this step."""
+        command = LoggedCommand(self._next_step, kind, payload)
+        self._commands.append(command)
+        if self._journal is not None:
+            self._journal.save_command(command)
 
     def _store_ess(self) -> None:
         if self._journal is not None:
@@ -430,31 +440,8 @@ class PaperTrader:
     def reset(self, authorised_by: str) -> None:
         """Lift an ESS trip. The equity peak restarts at the current equity."""
         reset_session(self.session, authorised_by)
+        self._log_command("reset", {"authorised_by": authorised_by})
         self._store_ess()
-
-
-def set_session_mode(session: TradingSession, short_name: str, mode: Mode | str) -> Mode:
-    """Set a subsystem's configured mode in ``session`` and return its effective mode."""
-    if session.stack is None:
-        raise ConfigurationError("this session runs without subsystems")
-    return session.stack.registry.set_mode(short_name, mode)
-
-
-def trip_session(session: TradingSession, reason: str) -> None:
-    """Trip ``session``'s ESS by hand and cancel its pending entries, as any trip does."""
-    now = session.kernel.clock.now_ns()
-    was_active = session.emergency_stop.trip is None
-    event = session.emergency_stop.trip_manual(now, reason)
-    if was_active:
-        session.pipeline.on_trip(event, now)
-
-
-def reset_session(session: TradingSession, authorised_by: str) -> None:
-    """Lift ``session``'s ESS trip and restart the equity peak at the current equity."""
-    session.emergency_stop.reset(session.kernel.clock.now_ns(), authorised_by)
-    equity = session.kernel.equity
-    # Without a new peak, the drawdown read by AI-HFOS would keep trading stopped.
-    session.pipeline.equity_peak = float(equity[-1]) if len(equity) else session.exchange.cash
 
 
 def _finite(value: float) -> float | None:

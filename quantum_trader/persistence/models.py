@@ -234,6 +234,19 @@ class LiveCandleRow(Base):
     synthetic: Mapped[bool] = mapped_column(Boolean)
 
 
+class OperatorCommandRow(Base):
+    """A command applied to the paper session between steps (an ESS trip or reset, a mode
+    change, a stale-data trip), kept so that a restart applies it before the same step."""
+
+    __tablename__ = "operator_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
 class SubsystemModeRow(Base):
     __tablename__ = "subsystem_modes"
 

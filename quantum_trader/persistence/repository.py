@@ -38,6 +38,7 @@ from quantum_trader.persistence.models import (
     LiveAnchorRow,
     LiveCandleRow,
     ModelRegistryRow,
+    OperatorCommandRow,
     OrderRow,
     PositionRow,
     ReplayProgressRow,
@@ -519,6 +520,21 @@ class TradingRepository:
         for column in columns[1:6]:
             frame[column] = frame[column].astype("float64")
         return frame
+
+    def save_command(self, step: int, kind: str, payload: Mapping[str, Any]) -> None:
+        """Store a command applied before step ``step``."""
+        with self.db.session() as session:
+            session.add(
+                OperatorCommandRow(
+                    step=step, kind=kind, payload=dict(payload), created_at=datetime.now(UTC)
+                )
+            )
+
+    def load_commands(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Return the stored commands as (step, kind, payload), in the order they were applied."""
+        query = select(OperatorCommandRow).order_by(OperatorCommandRow.id)
+        with self.db.session() as session:
+            return [(row.step, row.kind, dict(row.payload)) for row in session.scalars(query)]
 
     def register_model(self, path: str, timeframe: str, metrics: Mapping[str, float]) -> int:
         """Record a trained model file and return its registry id."""

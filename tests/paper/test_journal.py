@@ -93,3 +93,36 @@ def test_database_problem_names_unreachable_database(tmp_path: Path) -> None:
     problem = journal.database_problem()
     assert problem is not None
     assert "unreachable" in problem
+
+
+def test_restart_after_trip_and_mode_change(tmp_path: Path) -> None:
+    """A trip and a mode change before a crash are applied again before the same step.
+
+    The replay without them trades differently, so before they were journaled the restart
+    failed its count check; now it resumes with every count equal to the first trader's.
+    """
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    first = _started(url)
+    _steps(first, 300)
+    first.set_mode("Universe OS", "observe")
+    _steps(first, 200)
+    first.trip("operator test")
+    _steps(first, 200)
+    orders, trades = list(first.orders()), list(first.trades())
+    decisions = len(first.session.log.decisions)
+    # A crash: the first trader is dropped without stopping.
+
+    second = _started(url)
+    modes = {row.short_name: row.mode for row in second.subsystem_status()}
+    untouched = _started(f"sqlite:///{tmp_path / 'untouched.db'}")
+    _steps(untouched, 700)
+
+    assert second.status().step == 700
+    assert second.orders() == orders
+    assert second.trades() == trades
+    assert len(second.session.log.decisions) == decisions
+    assert second.session.emergency_stop.trip is not None
+    assert second.session.emergency_stop.trip.reason == "manual"
+    assert modes["Universe OS"] == "observe"
+    # The commands changed what the first trader did.
+    assert untouched.orders() != orders

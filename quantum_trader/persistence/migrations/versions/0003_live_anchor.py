@@ -1,5 +1,5 @@
-"""Add the live tables: where a live paper run's candles and its trading begin, and the
-candles of its timeline.
+"""Add the live tables (where a live paper run's candles and its trading begin, and the
+candles of its timeline) and the operator commands applied between steps.
 
 Revision ID: 0003_live_anchor
 Revises: 0002_replay_progress
@@ -44,8 +44,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_live_candles"),
         sa.UniqueConstraint("symbol", "open_time", name="uq_live_candles_symbol"),
     )
+    op.create_table(
+        "operator_commands",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_operator_commands"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("operator_commands")
     op.drop_table("live_candles")
     op.drop_table("live_anchor")
