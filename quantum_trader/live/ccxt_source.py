@@ -8,17 +8,24 @@ same validation as a candle file before the trader sees it.
 
 Errors, by ccxt's exception tree:
 
-- ``ccxt.NetworkError`` (timeouts, rate limits, maintenance, HTTP 5xx): retried
-  ``live.retries`` times with doubling waits, then ``LiveDataError`` naming the exchange, the
-  symbol and the last error.
+- ``ccxt.OperationFailed`` (its subclass ``NetworkError`` covers timeouts, rate limits,
+  maintenance and HTTP 5xx; ccxt 4.5 maps Binance's -1000 and -1001 errors to it directly):
+  retried ``live.retries`` times with doubling waits, then ``LiveDataError`` naming the
+  exchange, the symbol and the last error.
 - ``ccxt.BadSymbol``: ``ConfigurationError`` naming the symbol and the fix.
-- any other ``ccxt.ExchangeError``: ``LiveDataError`` at once; retrying would not help.
+- any other ccxt error (``ExchangeError`` and the rest of ``BaseError``): ``LiveDataError`` at
+  once, since retrying the same request would not help.
+
+A closed candle with a missing or non-finite price or volume is a ``DataError`` naming the
+exchange, the symbol and the candle's time. The candle validation would drop such a row and
+fill the gap, which hides a broken feed.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +37,12 @@ from quantum_trader.config import LiveSettings
 from quantum_trader.core.types import NS_PER_SECOND, MarketType
 from quantum_trader.data.timeframes import timeframe_to_ns
 from quantum_trader.data.validation import validate_candles
-from quantum_trader.errors import ConfigurationError, MissingDependencyError, TemporaryError
+from quantum_trader.errors import (
+    ConfigurationError,
+    DataError,
+    MissingDependencyError,
+    TemporaryError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +167,24 @@ class CcxtCandleSource:
             for row in page:
                 open_ns = int(row[0]) * NS_PER_MS
                 if since_ns <= open_ns <= last_closed:
-                    rows[open_ns] = [float(value) for value in row[1:6]]
+                    rows[open_ns] = self._values(symbol, open_ns, row)
                 newest = open_ns if newest is None else max(newest, open_ns)
             if newest is None or newest < cursor:
                 break  # nothing newer on the exchange
             cursor = newest + self.timeframe_ns
         return self._frame(symbol, rows)
+
+    def _values(self, symbol: str, open_ns: int, row: list[Any]) -> list[float]:
+        """Return a closed candle's open, high, low, close and volume as floats."""
+        values = [float("nan") if value is None else float(value) for value in row[1:6]]
+        if len(values) != 5 or not all(math.isfinite(value) for value in values):
+            raise DataError(
+                f"{self.name} returned the closed {self.timeframe} candle of {symbol} at "
+                f"{pd.Timestamp(open_ns, tz='UTC').isoformat()} with missing or non-finite "
+                f"values {row[1:6]}; the live loop stops rather than trade on it. Check the "
+                "exchange's status, then restart"
+            )
+        return values
 
     def _frame(self, symbol: str, rows: dict[int, list[float]]) -> pd.DataFrame:
         times = sorted(rows)
@@ -196,7 +220,7 @@ class CcxtCandleSource:
                 raise ConfigurationError(
                     f"{self.name} rejected the symbol {symbol!r}: {exc}; check data.symbols"
                 ) from exc
-            except ccxt.NetworkError as exc:
+            except ccxt.OperationFailed as exc:
                 if attempt == attempts:
                     raise LiveDataError(
                         f"{self.name} failed {attempts} times to deliver {symbol} candles; "
@@ -213,7 +237,7 @@ class CcxtCandleSource:
                 )
                 self._sleep(wait)
                 wait *= 2
-            except ccxt.ExchangeError as exc:
+            except ccxt.BaseError as exc:
                 raise LiveDataError(
                     f"{self.name} refused the candle request for {symbol}: "
                     f"{type(exc).__name__}: {exc}"

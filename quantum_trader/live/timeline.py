@@ -72,7 +72,9 @@ def complete_times(
 
     The first time a symbol is missing ends the rows, unless ``max_wait_seconds`` have passed
     since that candle closed: then the symbol gets a flat synthetic candle at its previous close
-    (volume 0) and the rows go on. Returns None when no time is complete.
+    (volume 0) and the rows go on. A time no symbol has delivered always ends the rows, so a feed
+    that returns nothing makes the data stale instead of flat. Returns None when no time is
+    complete.
     """
     last = max(int(frame["date"].iloc[-1].value) for frame in timeline.values())
     index = {
@@ -83,6 +85,8 @@ def complete_times(
     rows: dict[str, list[dict[str, object]]] = {symbol: [] for symbol in timeline}
     for time_ns in range(last + timeframe_ns, newest_closed_ns + timeframe_ns, timeframe_ns):
         missing = [symbol for symbol in timeline if time_ns not in index.get(symbol, {})]
+        if len(missing) == len(timeline):
+            break  # the exchange delivered nothing for this time: wait, and let the data age
         if missing:
             waited = (now_ns - time_ns - timeframe_ns) / NS_PER_SECOND
             if waited < max_wait_seconds:

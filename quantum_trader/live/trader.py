@@ -24,7 +24,8 @@ down, at the next poll.
 
 A new time is processed once every symbol has delivered its candle. A symbol still missing
 ``live.max_wait_seconds`` after the close gets a flat synthetic candle at its previous close,
-which it then keeps, so that the timeline never changes behind the trader.
+which it then keeps, so that the timeline never changes behind the trader. A time that no
+symbol has delivered is never filled in: the data then ages until the ESS trips on it.
 """
 
 from __future__ import annotations
@@ -255,13 +256,23 @@ class LiveTrader(PaperTrader):
         after its retries (LiveDataError) is logged and tried again at the next poll; the
         subsystems' heartbeats then age, so the service reports itself degraded until candles
         arrive again. Any other error (a bad symbol, a malformed candle, a rebuild that does not
-        match the running session) ends the loop, and the readiness probe reports it.
+        match the running session) trips the ESS and ends the loop, and the readiness probe
+        reports it.
         """
         del speed
         poll = self.settings.live.poll_seconds
         while not stop_event.is_set():
             started = time.monotonic()
-            await self.poll_once()
+            try:
+                await self.poll_once()
+            except Exception as exc:
+                # No candle will be processed any more, so stops and exits of open positions
+                # cannot trigger: the ESS records that the trader has stopped trading.
+                self.last_poll_error = f"{type(exc).__name__}: {exc}"
+                logger.error("The live loop stopped: %s", self.last_poll_error)
+                if self.session.emergency_stop.trip is None:
+                    self.trip(f"the live loop stopped: {self.last_poll_error}")
+                raise
             self.loop_lag_seconds = max(0.0, time.monotonic() - started - poll)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop_event.wait(), timeout=poll)

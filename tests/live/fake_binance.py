@@ -49,6 +49,8 @@ class FakeBinance:
     candles: dict[str, pd.DataFrame] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)
     missing: dict[str, set[int]] = field(default_factory=dict)  # market id -> open ms held back
+    # (market id, open ms) -> the five values (open, high, low, close, volume) to send instead
+    overrides: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
@@ -84,6 +86,12 @@ class FakeBinance:
             close = float(row["close"])
             if open_ms + self.timeframe_ms > now_ms:
                 close = float(row["open"]) + FORMING_CLOSE_SHIFT  # still forming
+            override = self.overrides.get((market_id, open_ms))
+            if override is not None:
+                rows.append(
+                    [open_ms, *override, open_ms + self.timeframe_ms - 1, "0", 1, "0", "0", "0"]
+                )
+                continue
             rows.append(
                 [
                     open_ms,

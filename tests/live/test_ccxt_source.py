@@ -10,7 +10,7 @@ import pytest
 
 from quantum_trader.config import LiveSettings
 from quantum_trader.core.types import MarketType
-from quantum_trader.errors import ConfigurationError, MissingDependencyError
+from quantum_trader.errors import ConfigurationError, DataError, MissingDependencyError
 from quantum_trader.live.ccxt_source import CcxtCandleSource, LiveDataError
 from tests.live.fake_binance import Fault, fake_binance
 
@@ -119,3 +119,25 @@ def test_unknown_exchange_id_is_refused() -> None:
 def test_api_url_must_be_http() -> None:
     with pytest.raises(ValueError, match="api_url"):
         LiveSettings(api_url="ftp://127.0.0.1/")
+
+
+def test_binance_operation_failed_is_retried() -> None:
+    # ccxt 4.5 maps Binance's -1001 ("internal error") to OperationFailed, not NetworkError.
+    with fake_binance(("BTC/USDT",), "2025-03-01 10:30") as fake:
+        candles, sleeps = source(fake.url, fake.clock, retries=2, retry_backoff_seconds=1.0)
+        fake.faults.append(Fault(503, {"code": -1001, "msg": "Service unavailable."}))
+        frame = candles.history("BTC/USDT", 2)
+
+    assert sleeps == [1.0]
+    assert len(frame) == 2
+
+
+@pytest.mark.parametrize("bad", ["NaN", None])
+def test_candle_without_a_price_is_a_data_error(bad: str | None) -> None:
+    # The 08:00 candle comes with its close missing; the validation must not drop and fill it.
+    with fake_binance(("BTC/USDT",), "2025-03-01 10:30") as fake:
+        candles, _ = source(fake.url, fake.clock)
+        open_ms = int(pd.Timestamp("2025-03-01 08:00", tz="UTC").value // 1_000_000)
+        fake.overrides[("BTCUSDT", open_ms)] = ["85000", "86000", "84000", bad, "10"]
+        with pytest.raises(DataError, match=r"BTC/USDT at 2025-03-01T08:00:00\+00:00"):
+            candles.history("BTC/USDT", 3)

@@ -17,7 +17,7 @@ from quantum_trader.backtest.runner import build_session
 from quantum_trader.backtest.signal_set import ai_pipeline_signals
 from quantum_trader.config import Settings
 from quantum_trader.core.types import MarketType
-from quantum_trader.errors import ConfigurationError
+from quantum_trader.errors import ConfigurationError, DataError
 from quantum_trader.live.ccxt_source import CcxtCandleSource
 from quantum_trader.live.timeline import history_candles, mask_entries_before
 from quantum_trader.live.trader import LiveTrader
@@ -339,3 +339,43 @@ def test_restart_keeps_modes_through_rebuilds(fake: FakeBinance, tmp_path: Path)
     second.stop()
 
     assert modes["Universe OS"] == "observe"
+
+
+def test_malformed_candle_trips_the_ess_and_stops(fake: FakeBinance) -> None:
+    # The 00:00 candle of BTC arrives with high below low: the loop stops and the ESS records
+    # why, because no stop or exit can trigger without candles.
+    trader = make_trader(fake, live_settings(fake.url))
+    trader.prepare()
+    trader.start()
+    open_ms = int(TRADE_FROM.value // 1_000_000)
+    fake.overrides[("BTCUSDT", open_ms)] = ["100", "90", "110", "100", "5"]
+    fake.advance(HOUR_MS)
+
+    with pytest.raises(DataError, match="high"):
+        asyncio.run(trader.run(1.0, asyncio.Event()))
+    trip = trader.session.emergency_stop.trip
+    trader.stop()
+
+    assert trip is not None
+    assert trip.reason == "manual"
+    assert "the live loop stopped: DataError" in trip.detail
+    assert trader.status().last_poll_error is not None
+
+
+def test_exchange_sending_nothing_goes_stale(fake: FakeBinance) -> None:
+    # Both symbols hold back every candle after the history: no time is filled in, and at 03:30
+    # the data is 4.5 h = 16200 s old, above the 7280 s limit.
+    trader = make_trader(fake, live_settings(fake.url))
+    trader.prepare()
+    trader.start()
+    held = {int(TRADE_FROM.value // 1_000_000) + hour * HOUR_MS for hour in range(4)}
+    fake.missing.update({"BTCUSDT": held, "ETHUSDT": held})
+    fake.advance(3 * HOUR_MS)
+
+    processed = asyncio.run(trader.poll_once())
+    trip = trader.session.emergency_stop.trip
+    trader.stop()
+
+    assert processed == 0
+    assert trip is not None
+    assert trip.reason == "stale_data"

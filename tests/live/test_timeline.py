@@ -86,3 +86,15 @@ def test_mask_removes_entries_before_trading_starts() -> None:
     assert result.entry.tolist() == [0, 0, 1, 1]
     assert result.exit.tolist() == [False, True, False, True]
     assert signals.entry.tolist() == [1, -1, 1, 1]  # the input is not changed
+
+
+def test_time_no_symbol_delivered_is_never_filled() -> None:
+    # Neither symbol has the 01:00 candle, long after the wait: nothing is made up.
+    timeline = {"A": candles([0], [100.0]), "B": candles([0], [50.0])}
+    fetched = {"A": candles([], []), "B": candles([], [])}
+    now = (T0 + pd.Timedelta(hours=5)).value
+
+    rows = complete_times(timeline, fetched, T0.value + 3 * HOUR_NS, HOUR_NS,
+                          now_ns=now, max_wait_seconds=60, exchange="test")  # fmt: skip
+
+    assert rows is None
