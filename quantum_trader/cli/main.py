@@ -42,10 +42,12 @@ STRATEGIES = ("ai", "ema-cross")
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
 ) -> None:
     handler = RichHandler(console=Console(stderr=True), show_path=False)
-    if not verbose:
+    service = ctx.invoked_subcommand == "serve"
+    if not verbose and not service:
         # A backtest can trip and reset the ESS many times; the summary counts the trips.
         handler.addFilter(_QuietEmergencyStop())
     logging.basicConfig(
@@ -53,6 +55,9 @@ def main(
         format="%(message)s",
         handlers=[handler],
     )
+    if service:
+        # A service logs its starts, stops, retries and trips; other libraries stay at WARNING.
+        logging.getLogger("quantum_trader").setLevel(logging.INFO)
 
 
 class _QuietEmergencyStop(logging.Filter):

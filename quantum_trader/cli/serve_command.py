@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from quantum_trader.config import Settings, load_settings
+from quantum_trader.errors import ConfigurationError, QuantumTraderError
 
 logger = logging.getLogger(__name__)
 
@@ -48,20 +51,49 @@ def serve(
     import uvicorn
 
     from quantum_trader.api.app import create_app
+    from quantum_trader.live.trader import LiveTrader
+    from quantum_trader.paper.trader import PaperTrader
 
     overrides: dict[str, Any] = {}
     if live or exchange is not None:
         overrides["live"] = {"enabled": True} if live else {}
         if exchange is not None:
             overrides["live"]["exchange"] = exchange
-    settings = load_settings(config, overrides)
-    if exchange is not None and not settings.live.enabled:
-        raise typer.BadParameter("--exchange applies to live candles only; add --live")
-    if settings.service.database_url is None and not memory:
-        settings = _with_default_journal(settings)
-    app = create_app(settings, speed=speed)
+    console = Console(stderr=True)
+    try:
+        settings = load_settings(config, overrides)
+        if exchange is not None and not settings.live.enabled:
+            raise ConfigurationError("--exchange applies to live candles only; add --live")
+        _check_port_free(host, port)
+        if settings.service.database_url is None and not memory:
+            settings = _with_default_journal(settings)
+        # Prepared and started before uvicorn, so that a bad setting, an unreachable exchange
+        # or a journal that does not match ends the command with its message alone.
+        trader = (LiveTrader if settings.live.enabled else PaperTrader)(settings)
+        trader.prepare()
+        trader.start()
+    except QuantumTraderError as exc:
+        console.print(f"[bold red]Error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    app = create_app(settings, lambda _: trader, speed=speed)
     logger.info("Serving the API on http://%s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        trader.stop()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise ConfigurationError when ``host``:``port`` cannot be bound (checked before the
+    start, which may take a while; another process can still take the port in between)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): stop the process using the "
+                "port or pass another --port"
+            ) from exc
 
 
 def _with_default_journal(settings: Settings) -> Settings:
@@ -77,6 +109,6 @@ def _with_default_journal(settings: Settings) -> Settings:
     folder.mkdir(exist_ok=True)
     kind = "live" if settings.live.enabled else "paper"
     url = f"sqlite:///{folder / f'{kind}-{fingerprint}.db'}"
-    logger.info("Journaling the paper replay to %s.", url)
+    logger.info("Journaling to %s.", url)
     service = settings.service.model_copy(update={"database_url": url})
     return settings.model_copy(update={"service": service})

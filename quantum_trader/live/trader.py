@@ -98,7 +98,12 @@ class LiveTrader(PaperTrader):
     # Lifecycle.
 
     def prepare(self) -> None:
-        """Fetch the history (or the stored timeline), build the signals and the session."""
+        """Fetch the history (or the stored timeline), build the signals and the session.
+
+        A prepared trader is left as it is.
+        """
+        if self._session is not None:
+            return
         settings = self.settings
         symbols = tuple(trading_symbols(settings))
         stored = None if self._journal is None else self._journal.repository.load_live_anchor()
@@ -177,7 +182,12 @@ class LiveTrader(PaperTrader):
             self._candles[symbol] = frame[frame["date"] <= end].reset_index(drop=True)
 
     def start(self) -> None:
-        """Start the subsystems, resume from the journal, then warm up on the history."""
+        """Start the subsystems, resume from the journal, then warm up on the history.
+
+        A started trader is left as it is.
+        """
+        if self._started:
+            return
         super().start()
         warm_up = self._steps_before(self.anchor.trade_from_ns)
         if self._next_step < warm_up:

@@ -98,7 +98,7 @@ class PaperTrader:
     """A replay of candles through a TradingSession at a chosen speed (see the module docstring)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        self.settings = _without_simulated_resets(settings)
         self._session: TradingSession | None = None
         self._signals: SignalSet | None = None
         self._next_step = 0
@@ -112,11 +112,17 @@ class PaperTrader:
         self._handlers: list[tuple[str, Handler]] = []
         self._health = HealthWatch()
         self._commands: list[LoggedCommand] = []
+        self._started = False
 
     # Lifecycle.
 
     def prepare(self) -> None:
-        """Load the configured candles, build the AI pipeline signals and the session."""
+        """Load the configured candles, build the AI pipeline signals and the session.
+
+        A prepared trader is left as it is.
+        """
+        if self._session is not None:
+            return
         data = load_market_data(self.settings)
         self._signals = ai_pipeline_signals(self.settings, data.candles, None)
         # Every step is processed one by one: a live loop has no future to skip over.
@@ -133,8 +139,11 @@ class PaperTrader:
     def start(self) -> None:
         """Start the subsystems in dependency order, then resume from the journal if any.
 
-        A failure raises with its reason.
+        A failure raises with its reason. A started trader is left as it is.
         """
+        if self._started:
+            return
+        self._started = True
         self.session.start()
         if self._journal is not None:
             self._resume(self._journal)
@@ -442,6 +451,24 @@ class PaperTrader:
         reset_session(self.session, authorised_by)
         self._log_command("reset", {"authorised_by": authorised_by})
         self._store_ess()
+
+
+def _without_simulated_resets(settings: Settings) -> Settings:
+    """Return ``settings`` without ``emergency_stop.backtest_reset_hours``.
+
+    In paper trading, as in live trading, a trip holds until an operator resets it through the
+    API, so the backtest's simulated resets do not apply.
+    """
+    ess = settings.emergency_stop
+    if ess.backtest_reset_hours is None:
+        return settings
+    logger.info(
+        "emergency_stop.backtest_reset_hours=%g applies to backtests only; in paper trading a "
+        "trip holds until it is reset through the API.",
+        ess.backtest_reset_hours,
+    )
+    ess = ess.model_copy(update={"backtest_reset_hours": None})
+    return settings.model_copy(update={"emergency_stop": ess})
 
 
 def _finite(value: float) -> float | None:

@@ -166,3 +166,28 @@ def test_step_publishes_candles_signals_and_health() -> None:
     assert len(events["health"]) == 14
     assert {event.health for event in events["health"]} == {"healthy"}
     assert {event.previous for event in events["health"]} == {None}
+
+
+def test_paper_trip_holds_without_simulated_reset() -> None:
+    # The demo's backtest_reset_hours=24 lifts a trip a day later in a backtest; a paper
+    # trader keeps it until an operator resets it.
+    settings = fast_settings().model_copy(
+        update={
+            "emergency_stop": fast_settings().emergency_stop.model_copy(
+                update={"backtest_reset_hours": 24.0}
+            )
+        }
+    )
+    trader = PaperTrader(settings)
+    trader.prepare()
+    trader.start()
+    trader.step()
+    trader.trip("operator test")
+    for _ in range(48):
+        trader.step()
+    trip = trader.session.emergency_stop.trip
+    trader.stop()
+
+    assert trader.settings.emergency_stop.backtest_reset_hours is None
+    assert trip is not None
+    assert trip.reason == "manual"
