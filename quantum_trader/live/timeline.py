@@ -35,9 +35,10 @@ def history_candles(settings: Settings) -> int:
         return max(needed, RULES_HISTORY_CANDLES)
     if model.mode is not Mode.OFF and configured <= model.train_window:
         raise ConfigurationError(
-            f"live.history_candles={configured} is not above the {settings.data.timeframe} "
-            f"model's train_window={model.train_window}, so the AI Trading Engine would have no "
-            f"trained model; raise it to at least {needed} or leave it unset"
+            f"live.history_candles={configured} is too short: the {settings.data.timeframe} "
+            f"model trains on model.train_window={model.train_window} candles, so the AI Trading "
+            f"Engine would have no trained model. Set it above {model.train_window}, or leave it "
+            f"unset for {needed} (the window plus one refit interval)"
         )
     return configured
 

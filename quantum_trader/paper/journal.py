@@ -65,7 +65,8 @@ class Journal:
                     "start with a new database URL"
                 )
         self._mark(session)
-        logger.info("Paper trader resumed at step %d from the database.", step)
+        if step:
+            logger.info("Paper trader resumed at step %d from the database.", step)
 
     def record(self, session: TradingSession, step: int, equity: float, drawdown: float) -> None:
         """Write the orders, fills, trades, decisions and state that ``step`` added."""

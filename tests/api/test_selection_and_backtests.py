@@ -42,12 +42,15 @@ def test_universe_ranking_and_policy_views() -> None:
     assert "directives" in policy
 
 
-def test_backtest_run_reports_progress_and_metrics() -> None:
+def test_backtest_run_reports_progress_and_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     """An ema-cross run on two months of BTC 1h candles finishes with its metrics."""
     body = {"strategy": "ema-cross", "symbols": ["BTC/USDT"], "start": "2025-01-01",
             "end": "2025-03-01"}  # fmt: skip
+    monkeypatch.setenv("QT_API_KEY", "backtest-key")
+    monkeypatch.delenv("QT_API_KEY_FILE", raising=False)
+    headers = {"X-API-Key": "backtest-key"}
     with _client() as client:
-        started = client.post("/api/v1/backtests", json=body)
+        started = client.post("/api/v1/backtests", json=body, headers=headers)
         assert started.status_code == 202
         run_id = started.json()["id"]
         deadline = time.monotonic() + 60
@@ -59,7 +62,9 @@ def test_backtest_run_reports_progress_and_metrics() -> None:
         assert run["progress"] == 1.0
         assert run["metrics"]["trade_count"]["value"] == run["trades"]
         assert client.get("/api/v1/backtests/nope").status_code == 404
-        invalid = client.post("/api/v1/backtests", json={**body, "timeframe": "7x"})
+        invalid = client.post(
+            "/api/v1/backtests", json={**body, "timeframe": "7x"}, headers=headers
+        )
         assert invalid.status_code == 422
         assert "timeframe" in invalid.text
 

@@ -212,7 +212,7 @@ def test_stale_data_limit_follows_the_timeframe(fake: FakeBinance) -> None:
 def test_history_too_short_for_the_model_is_refused() -> None:
     # The 1h preset trains on 4000 candles and refits every 720: it needs 4720.
     settings = Settings(data={"timeframe": "1h"}, live={"history_candles": 1000})
-    with pytest.raises(ConfigurationError, match=r"history_candles=1000.*at least 4720"):
+    with pytest.raises(ConfigurationError, match=r"history_candles=1000 is too short.*above 4000"):
         history_candles(settings)
     assert history_candles(Settings(data={"timeframe": "1h"})) == 4720
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from quantum_trader.api.deps import Trader
+from quantum_trader.api.schemas import iso_from_ns
 from quantum_trader.paper.redis_feed import plain
 
 router = APIRouter(tags=["selection"])
@@ -14,13 +15,17 @@ router = APIRouter(tags=["selection"])
 
 @router.get("/universe")
 async def universe(trader: Trader) -> dict[str, Any]:
-    """Return each market's tier and reason from the last Universe OS selection."""
+    """Return each market's tier and reason from the last Universe OS selection.
+
+    ``time`` is the open time of the candle the selection ran at, ISO 8601 UTC, or None before
+    the first selection.
+    """
     selection = _selection(trader)
     last = selection.universe.selection
     if last is None:
         return {"time": None, "tiers": {}, "reasons": {}, "tradable": []}
     return {
-        "time": last.time_ns,
+        "time": iso_from_ns(last.time_ns),
         "tiers": {symbol: str(tier) for symbol, tier in last.tiers.items()},
         "reasons": dict(last.reasons),
         "tradable": sorted(last.tradable),
@@ -29,12 +34,16 @@ async def universe(trader: Trader) -> dict[str, Any]:
 
 @router.get("/ranking")
 async def ranking(trader: Trader) -> dict[str, Any]:
-    """Return the OpportunityRanker's last scores with their factors, best first."""
+    """Return the OpportunityRanker's last scores with their factors, best first.
+
+    ``time`` is the open time of the candle the ranking ran at, ISO 8601 UTC, or None before
+    the first ranking.
+    """
     last = _selection(trader).ranker.ranking
     if last is None:
         return {"time": None, "order": [], "top": [], "scores": {}, "factors": {}}
     return {
-        "time": last.time_ns,
+        "time": iso_from_ns(last.time_ns),
         "order": list(last.order),
         "top": list(last.top),
         "scores": dict(last.scores),
