@@ -104,16 +104,26 @@ class TradingMathematician(Subsystem):
         cadence: int = 1,
         log: DecisionLog | None = None,
     ) -> None:
-        if mode in (Mode.OFF, Mode.OBSERVE):
-            raise ConfigurationError(
-                f"the Trading Mathematician cannot run in mode {mode.value!r} because every "
-                "order needs a size; use 'advisory' or 'enforced'"
-            )
         super().__init__(mode, cadence, log)
         self.risk = risk
         self.maintenance_margin_rate = maintenance_margin_rate
         self.market_type = market_type
         self._futures = market_type is MarketType.FUTURES
+
+    @property
+    def mode(self) -> Mode:
+        """The configured mode: advisory or enforced."""
+        return self._sizing_mode
+
+    @mode.setter
+    def mode(self, value: Mode) -> None:
+        # Checked on every change, so the API cannot switch sizing off either.
+        if value in (Mode.OFF, Mode.OBSERVE):
+            raise ConfigurationError(
+                f"the Trading Mathematician cannot run in mode {Mode(value).value!r} because "
+                "every order needs a size; use 'advisory' or 'enforced'"
+            )
+        self._sizing_mode = Mode(value)
 
     def size(
         self,

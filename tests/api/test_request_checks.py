@@ -146,6 +146,22 @@ def test_mode_of_always_enforced_names(client: TestClient) -> None:
     assert sizing.json()["short_name"] == "Trading Mathematician"
 
 
+@pytest.mark.parametrize("mode", ["off", "observe"])
+def test_sizing_cannot_be_switched_off(client: TestClient, mode: str) -> None:
+    # Every order needs a size, so the Trading Mathematician refuses off and observe.
+    response = client.post(
+        "/api/v1/subsystems/trading_mathematician/mode", json={"mode": mode}, headers=HEADERS
+    )
+    status = client.get("/api/v1/ai/status").json()
+    sizing = next(
+        row for row in status["subsystems"] if row["short_name"] == "Trading Mathematician"
+    )
+
+    assert response.status_code == 409
+    assert "every order needs a size" in response.json()["detail"]
+    assert sizing["mode"] == "enforced"
+
+
 def test_unknown_subsystem_404_lists_names(client: TestClient) -> None:
     response = client.post(
         "/api/v1/subsystems/universe_os_v2/mode", json={"mode": "off"}, headers=HEADERS
