@@ -93,6 +93,8 @@ def create_app(
             logger.info("Paper trader stopped.")
 
     app = FastAPI(title="Quantum Trader", version="1", lifespan=lifespan)
+    # The settings the service was started with; backtest runs start from them.
+    app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _validation_error)
     metrics_registry = install_metrics(app)
 

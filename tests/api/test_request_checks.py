@@ -19,7 +19,7 @@ from quantum_trader.api.routes import backtests
 from quantum_trader.api.routes.subsystems import NAME_ALIASES
 from quantum_trader.backtest.runner import Progress
 from quantum_trader.cli.main import SUBSYSTEM_SECTIONS
-from quantum_trader.config import Settings
+from quantum_trader.config import Settings, model_settings_for
 from quantum_trader.errors import ConfigurationError
 
 DATADIR = Path(__file__).resolve().parents[2] / "data" / "binance"
@@ -31,11 +31,11 @@ VALID_RUN = {"strategy": "ema-cross", "symbols": ["BTC/USDT"], "start": "2025-01
              "end": "2025-03-01"}  # fmt: skip
 
 
-def _settings() -> Settings:
+def _settings(datadir: Path = DATADIR) -> Settings:
     # The AI Trading Engine off avoids model training, and all fourteen subsystems still run.
     return Settings(
         data={
-            "datadir": DATADIR,
+            "datadir": datadir,
             "timeframe": "1h",
             "symbols": ("BTC/USDT", "ETH/USDT"),
             "start": "2025-01-01",
@@ -339,7 +339,8 @@ def test_backtest_symbol_checked_per_timeframe(
     # A folder with BTC/USDT in 1h and ETH/USDT in 5m only.
     shutil.copy(DATADIR / "BTC_USDT-1h.feather", tmp_path)
     shutil.copy(DATADIR / "ETH_USDT-5m.feather", tmp_path)
-    monkeypatch.setenv("QT_DATA__DATADIR", str(tmp_path))
+    # Backtest runs start from the service's settings, so its data folder applies.
+    client.app.state.settings = _settings(tmp_path)  # type: ignore[attr-defined]
     body = {**VALID_RUN, "symbols": ["ETH/USDT"], "timeframe": "1h"}
 
     response = client.post("/api/v1/backtests", json=body, headers=HEADERS)
@@ -354,7 +355,7 @@ def test_backtest_symbol_checked_per_timeframe(
 def test_backtest_missing_data_folder_503(
     client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("QT_DATA__DATADIR", str(tmp_path / "absent"))
+    client.app.state.settings = _settings(tmp_path / "absent")  # type: ignore[attr-defined]
 
     response = client.post("/api/v1/backtests", json=VALID_RUN, headers=HEADERS)
 
@@ -431,6 +432,37 @@ def test_backtest_dates_stored_in_utc(client: TestClient, monkeypatch: pytest.Mo
     assert calls[0].data.start == "2025-01-01T00:00:00+00:00"
     assert calls[0].data.symbols == ("BTC/USDT",)
     assert run["error"] == "stopped by the test after recording the settings"
+
+
+def test_backtest_starts_from_service_settings(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service runs with 5000 USDT and 2% risk per trade; the run keeps both, takes the
+    # request's timeframe, and gets the 5m model preset (horizon 12), not the service's 1h one.
+    calls: list[Settings] = []
+
+    def record(settings: Settings, progress: Progress | None = None) -> Any:
+        calls.append(settings)
+        raise ConfigurationError("stopped by the test after recording the settings")
+
+    monkeypatch.setattr(backtests, "run_backtest", record)
+    service = Settings(
+        data={"datadir": DATADIR, "timeframe": "1h"},
+        backtest={"initial_capital": 5000.0},
+        risk={"risk_per_trade": 0.02},
+    )
+    client.app.state.settings = service  # type: ignore[attr-defined]
+    body = {**VALID_RUN, "timeframe": "5m"}
+
+    started = client.post("/api/v1/backtests", json=body, headers=HEADERS)
+    _wait_for_status(client, started.json()["id"], "failed")
+
+    assert started.status_code == 202
+    settings = calls[0]
+    assert settings.backtest.initial_capital == 5000.0
+    assert settings.risk.risk_per_trade == 0.02
+    assert settings.data.timeframe == "5m"
+    assert model_settings_for(settings.model, "5m").horizon == 12
 
 
 # Backtest runs: concurrency cap, progress and failures.

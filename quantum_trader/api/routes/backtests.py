@@ -120,21 +120,29 @@ def _runs(request: Request) -> dict[str, BacktestRun]:
     return runs
 
 
-def _settings_for(body: BacktestRequest) -> Settings:
-    """Build the run's settings from the environment and the request, or raise 422."""
+def _settings_for(body: BacktestRequest, base: Settings | None) -> Settings:
+    """Build the run's settings from the service's settings and the request, or raise 422.
+
+    Only what the service's settings set explicitly is carried over, so the per-timeframe
+    model presets still apply to the requested timeframe.
+    """
+    carried: dict[str, Any] = (
+        {} if base is None else base.model_dump(exclude_unset=True, exclude={"service"})
+    )
+    request: dict[str, dict[str, Any]] = {
+        "strategy": {"name": body.strategy},
+        "data": {
+            "timeframe": body.timeframe,
+            "symbols": tuple(body.symbols),
+            "start": body.start,
+            "end": body.end,
+        },
+        "backtest": {"ablation": False},
+    }
+    for section, values in request.items():
+        carried[section] = {**carried.get(section, {}), **values}
     try:
-        return load_settings(
-            overrides={
-                "strategy": {"name": body.strategy},
-                "data": {
-                    "timeframe": body.timeframe,
-                    "symbols": tuple(body.symbols),
-                    "start": body.start,
-                    "end": body.end,
-                },
-                "backtest": {"ablation": False},
-            }
-        )
+        return load_settings(overrides=carried)
     except ConfigurationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
 
@@ -222,7 +230,7 @@ async def start_backtest(body: BacktestRequest, request: Request) -> dict[str, A
     Needs the API key. Rejects with 422 a symbol that has no candles of the timeframe, and with
     429 a start while MAX_CONCURRENT_RUNS runs are running.
     """
-    settings = _settings_for(body)
+    settings = _settings_for(body, getattr(request.app.state, "settings", None))
     _check_symbols(body, settings)
     runs = _runs(request)
     running = sum(1 for run in runs.values() if run.status == "running")
