@@ -16,7 +16,8 @@ from quantum_trader.subsystems.base import Health
 
 
 class TraderCollector(Collector):
-    """Read equity, drawdown, positions, subsystem health, ESS trips and loop lag on scrape."""
+    """Read equity, drawdown, positions, progress, data age, subsystem health, the ESS and loop
+    lag on scrape."""
 
     def __init__(self, app: FastAPI) -> None:
         self._app = app
@@ -33,6 +34,19 @@ class TraderCollector(Collector):
             "qt_loop_lag_seconds",
             "How late the latest replay step started against its schedule.",
             state.loop_lag_seconds,
+        )
+        yield _gauge("qt_step", "Candle times processed so far.", state.step)
+        if state.data_age_seconds is not None:
+            yield _gauge(
+                "qt_data_age_seconds",
+                "Replay: seconds since the last step. Live: seconds since the newest candle "
+                "closed.",
+                state.data_age_seconds,
+            )
+        yield _gauge(
+            "qt_ess_halted",
+            "1 while the emergency stop blocks new entries, else 0.",
+            float(trader.session.emergency_stop.trip is not None),
         )
         health = GaugeMetricFamily(
             "qt_subsystem_health",

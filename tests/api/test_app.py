@@ -270,8 +270,20 @@ def test_metrics_expose_trader_state() -> None:
         "qt_loop_lag_seconds",
         'qt_subsystem_health{state="healthy",subsystem="ESS"} 1.0',
         "qt_ess_trips_total 0.0",
+        "qt_ess_halted 0.0",
+        "qt_step ",
     ):
         assert name in text, name
+
+
+def test_metrics_show_a_trip(api_key: str) -> None:
+    with client_for() as client:
+        client.post(
+            "/api/v1/ess/trip", json={"reason": "metrics test"}, headers={"X-API-Key": api_key}
+        )
+        text = client.get("/metrics").text
+
+    assert "qt_ess_halted 1.0" in text
 
 
 def test_stream_forwards_bus_events() -> None:
