@@ -9,10 +9,12 @@ so nothing journaled before a crash is written twice.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +34,7 @@ class Journal:
 
     def __init__(self, database_url: str, password_file: Path | None = None) -> None:
         database = Database(database_url, password_file)
+        self._lock = _lock_sqlite_file(database)
         database.upgrade()
         self.repository = TradingRepository(database)
         self._orders = 0
@@ -135,6 +138,35 @@ class Journal:
         self._open_orders = {
             i for i, order in enumerate(exchange.orders) if order.status is OrderStatus.OPEN
         }
+
+
+def _lock_sqlite_file(database: Database) -> IO[str] | None:
+    """Lock an SQLite journal against a second process, and return the open lock file.
+
+    Two traders writing one journal would each send every order. The lock is a POSIX record
+    lock on ``FILE.lock``, which the system releases when the process ends, even by SIGKILL.
+    NOTE: a PostgreSQL journal is not locked; run one trader per database there.
+    """
+    url = database.engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(f"{url.database}.lock")
+    lock = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise ConfigurationError(
+            f"the journal {url.database} is in use by another process (pid {holder}); stop that "
+            "trader first, or give this one another database URL"
+        ) from exc
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 def _plain(state: dict[str, Any]) -> dict[str, Any]:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from quantum_trader.config import Settings
+from quantum_trader.errors import ConfigurationError
+from quantum_trader.paper.journal import Journal
 from quantum_trader.paper.trader import PaperTrader
 from quantum_trader.persistence.database import Database
 from quantum_trader.persistence.repository import TradingRepository
@@ -126,3 +132,33 @@ def test_restart_after_trip_and_mode_change(tmp_path: Path) -> None:
     assert modes["Universe OS"] == "observe"
     # The commands changed what the first trader did.
     assert untouched.orders() != orders
+
+
+def test_second_process_cannot_share_journal(tmp_path: Path) -> None:
+    # Another process opens the journal and holds it; a trader here must not write to it too.
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from quantum_trader.paper.journal import Journal\n"
+            f"journal = Journal({url!r})\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(
+            ConfigurationError, match=rf"in use by another process \(pid {holder.pid}\)"
+        ):
+            Journal(url)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    # The system released the lock of the killed process.
+    Journal(url)
