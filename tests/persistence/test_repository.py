@@ -26,7 +26,7 @@ from quantum_trader.engine.decisions import Action, Decision
 from quantum_trader.errors import ConfigurationError
 from quantum_trader.persistence.database import Database, default_database_url
 from quantum_trader.persistence.models import Base, OrderRow, TradeRow
-from quantum_trader.persistence.repository import JournalStep, TradingRepository
+from quantum_trader.persistence.repository import JournalStep, LiveAnchor, TradingRepository
 from quantum_trader.subsystems.emergency_stop import EmergencyStop
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -283,3 +283,60 @@ def test_record_step_writes_rows_and_progress(database: Database) -> None:
     assert orders[0].status is OrderStatus.FILLED
     assert repository.count_rows() == {"orders": 1, "fills": 0, "trades": 0, "decisions": 1}
     assert repository.load_ess_state() == {"state": "active"}
+
+
+def test_live_candles_round_trip_and_skip_stored(database: Database) -> None:
+    # Two 1h candles, the second a flat synthetic one; saving them again writes nothing, and a
+    # frame with one more candle writes only that one.
+    repository = TradingRepository(database)
+    times = pd.to_datetime([JAN_1_NS, JAN_1_NS + 3_600 * 10**9], utc=True)
+    frame = pd.DataFrame(
+        {
+            "date": times,
+            "open": [100.0, 101.5],
+            "high": [102.0, 101.5],
+            "low": [99.0, 101.5],
+            "close": [101.5, 101.5],
+            "volume": [12.5, 0.0],
+            "synthetic": [False, True],
+        }
+    )
+
+    assert repository.save_live_candles({"BTC/USDT": frame}) == 2
+    assert repository.save_live_candles({"BTC/USDT": frame}) == 0
+    longer = pd.concat([frame, frame.iloc[[1]].assign(date=times[1] + pd.Timedelta(hours=1))])
+    assert repository.save_live_candles({"BTC/USDT": longer}) == 1
+    loaded = repository.load_live_candles("BTC/USDT")
+
+    assert loaded["date"].tolist() == [*times, times[1] + pd.Timedelta(hours=1)]
+    assert loaded["close"].tolist() == [101.5, 101.5, 101.5]
+    assert loaded["synthetic"].tolist() == [False, True, True]
+    assert str(loaded["date"].dt.tz) == "UTC"
+    assert len(repository.load_live_candles("ETH/USDT")) == 0
+
+
+def test_live_anchor_is_written_once(database: Database) -> None:
+    repository = TradingRepository(database)
+    # Candle open times; the columns keep microseconds, and candles open on whole seconds.
+    hour = 3_600 * 10**9
+    first = LiveAnchor("binance", "spot", "1h", ("BTC/USDT", "ETH/USDT"), JAN_1_NS, JAN_1_NS + hour)
+    second = LiveAnchor("okx", "spot", "5m", ("SOL/USDT",), JAN_1_NS + hour, JAN_1_NS + 2 * hour)
+
+    assert repository.load_live_anchor() is None
+    repository.save_live_anchor(first)
+    repository.save_live_anchor(second)
+
+    assert repository.load_live_anchor() == first
+
+
+def test_commands_load_in_applied_order(database: Database) -> None:
+    repository = TradingRepository(database)
+    repository.save_command(12, "trip", {"reason": "operator"})
+    repository.save_command(12, "reset", {"authorised_by": "alice"})
+    repository.save_command(40, "mode", {"short_name": "Universe OS", "mode": "observe"})
+
+    assert repository.load_commands() == [
+        (12, "trip", {"reason": "operator"}),
+        (12, "reset", {"authorised_by": "alice"}),
+        (40, "mode", {"short_name": "Universe OS", "mode": "observe"}),
+    ]
