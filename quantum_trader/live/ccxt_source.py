@@ -1,7 +1,7 @@
 """Closed candles from an exchange's public REST API through ccxt.
 
-A candle is keyed by its UTC open time and is usable only once it has closed: the row whose
-open time plus one timeframe is later than the wall clock is still forming and is dropped,
+A candle is keyed by its UTC open time and is usable only once it has closed. A row whose
+open time plus one timeframe is later than the wall clock is still forming, so it is dropped
 whatever the exchange returns. Pages overlap at their edges on some exchanges, so rows are
 de-duplicated by open time (the later copy wins, it was read later), and every page passes the
 same validation as a candle file before the trader sees it.
@@ -239,7 +239,7 @@ class CcxtCandleSource:
                 wait *= 2
             except ccxt.BaseError as exc:
                 raise LiveDataError(
-                    f"{self.name} refused the candle request for {symbol}: "
+                    f"{self.name} rejected the candle request for {symbol}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
         raise AssertionError("unreachable: the last attempt returns or raises")

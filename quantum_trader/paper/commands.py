@@ -22,7 +22,7 @@ COMMAND_KINDS = ("mode", "trip", "reset", "stale_data")
 class LoggedCommand:
     """A command applied before step ``step`` (0-based) of the timeline.
 
-    ``payload`` holds its arguments as JSON types: ``mode`` {short_name, mode}, ``trip``
+    ``payload`` contains its arguments as JSON types: ``mode`` {short_name, mode}, ``trip``
     {reason}, ``reset`` {authorised_by}, ``stale_data`` {newest_ns, now_ns}.
     """
 

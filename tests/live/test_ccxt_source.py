@@ -99,7 +99,7 @@ def test_rejected_request_is_not_retried() -> None:
     with fake_binance(("BTC/USDT",), "2025-03-01 10:30") as fake:
         candles, sleeps = source(fake.url, fake.clock, retries=3)
         fake.faults.append(Fault(400, {"code": -1100, "msg": "Illegal characters found"}))
-        with pytest.raises(LiveDataError, match="refused the candle request for BTC/USDT"):
+        with pytest.raises(LiveDataError, match="rejected the candle request for BTC/USDT"):
             candles.history("BTC/USDT", 3)
 
     assert sleeps == []
