@@ -87,6 +87,8 @@ def _check_port_free(host: str, port: int) -> None:
     """Raise ConfigurationError when ``host``:``port`` cannot be bound (checked before the
     start, which may take a while; another process can still take the port in between)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn does, so that connections of a previous run in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -164,9 +164,14 @@ class PaperTrader:
         session = self.session
         steps = min(stored, len(session.feed))
         self._commands = journal.stored_commands()
-        replay(session, steps, self._commands)
+        # Commands after the last journaled step are not in its counts yet, so they are
+        # applied after the check; their decisions are journaled with the next step.
+        replay(session, steps, [c for c in self._commands if c.step < steps])
         self._next_step = steps
         journal.verify_resume(session, steps)
+        for command in self._commands:
+            if command.step >= steps:
+                command.apply(session)
 
     def stop(self) -> None:
         """Stop the subsystems in reverse start order."""

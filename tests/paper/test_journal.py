@@ -162,3 +162,24 @@ def test_second_process_cannot_share_journal(tmp_path: Path) -> None:
         holder.wait(timeout=10)
     # The system released the lock of the killed process.
     Journal(url)
+
+
+def test_restart_right_after_a_trip(tmp_path: Path) -> None:
+    # The trip comes after the last journaled step, so its decision is not in the stored
+    # counts yet; the restart must still resume, halted, and journal that decision once.
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    first = _started(url)
+    _steps(first, 50)
+    first.trip("maintenance")
+    first.set_mode("Universe OS", "observe")
+    # A stop (or a crash) before the next step.
+
+    second = _started(url)
+    assert second.status().step == 50
+    assert second.session.emergency_stop.trip is not None
+    _steps(second, 1)
+    stored = TradingRepository(Database(url)).count_rows()["decisions"]
+    modes = {row.short_name: row.mode for row in second.subsystem_status()}
+
+    assert stored == len(second.session.log.decisions)
+    assert modes["Universe OS"] == "observe"
