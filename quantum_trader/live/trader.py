@@ -255,7 +255,7 @@ class LiveTrader(PaperTrader):
 
     def step(self) -> bool:
         """Process the next candle time when it has arrived; a live timeline never finishes."""
-        if self._next_step >= len(self.session.feed):
+        if not self._journal_caught_up() or self._next_step >= len(self.session.feed):
             return False
         return super().step()
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from quantum_trader.backtest.runner import TradingSession, build_session, load_market_data
 from quantum_trader.backtest.signal_set import SignalSet, ai_pipeline_signals
@@ -113,6 +114,8 @@ class PaperTrader:
         self._health = HealthWatch()
         self._commands: list[LoggedCommand] = []
         self._started = False
+        self._unjournaled = False
+        self.journal_error: str | None = None
 
     # Lifecycle.
 
@@ -155,7 +158,11 @@ class PaperTrader:
 
     def database_problem(self) -> str | None:
         """Return why the journal database is unreachable, or None (also without a journal)."""
-        return None if self._journal is None else self._journal.database_problem()
+        if self._journal is None:
+            return None
+        if self.journal_error is not None:
+            return f"the journal database rejected the last step: {self.journal_error}"
+        return self._journal.database_problem()
 
     def _resume(self, journal: Journal) -> None:
         """Replay the steps the database holds, with the stored commands where they were
@@ -201,12 +208,15 @@ class PaperTrader:
         return self._finished
 
     def step(self) -> bool:
-        """Process the next candle time and return False once the replay has finished.
+        """Process the next candle time; return whether one was processed.
 
         After the last candle time, open positions are closed at their last close, as at the
-        end of a backtest, so a finished replay has the backtest's trades.
+        end of a backtest, so a finished replay has the backtest's trades. While the journal
+        database rejects the last step, no new step is processed (see ``_journal_caught_up``).
         """
         if self._finished:
+            return False
+        if not self._journal_caught_up():
             return False
         session = self.session
         if self._next_step >= len(session.feed):
@@ -216,16 +226,42 @@ class PaperTrader:
             return False
         session.kernel.step(self._next_step)
         self._publish_candles(self._next_step)
-        if self._journal is not None:
-            status = self.status()
-            self._journal.record(session, self._next_step, status.equity, self.drawdown())
         if self._redis is not None and session.stack is not None:
             self._redis.store_policy(session.stack.oversight.policy.policy)
         self._next_step += 1
+        self._unjournaled = self._journal is not None
+        self._journal_caught_up()
         self._last_step_wall = time.time()
         # The subsystems run inside the kernel step, so a completed step is their heartbeat.
         self.heartbeat()
         self.publish_health_changes()
+        return True
+
+    def _journal_caught_up(self) -> bool:
+        """Journal the last processed step if it is not yet; return False while that fails.
+
+        A database error (a lock held by another program, a restarted server) rolls the
+        step's transaction back, so the same rows are written again at the next call.
+        """
+        if not self._unjournaled or self._journal is None:
+            return True
+        step = self._next_step - 1
+        try:
+            self._journal.record(self.session, step, self.status().equity, self.drawdown())
+        except SQLAlchemyError as exc:
+            message = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            if message != self.journal_error:
+                logger.warning(
+                    "Journaling step %d failed, so trading waits for the database: %s",
+                    step,
+                    message,
+                )
+            self.journal_error = message
+            return False
+        if self.journal_error is not None:
+            logger.info("The journal database accepted step %d again.", step)
+        self.journal_error = None
+        self._unjournaled = False
         return True
 
     def _publish_candles(self, step: int) -> None:
@@ -282,7 +318,7 @@ class PaperTrader:
         next_due = time.monotonic()
         while not stop_event.is_set():
             self.loop_lag_seconds = max(0.0, time.monotonic() - next_due)
-            if not self.step():
+            if not self.step() and self._finished:
                 return
             next_due += interval
             # Sleep at least zero seconds so the event loop serves requests between steps.

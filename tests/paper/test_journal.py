@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from quantum_trader.config import Settings
 from quantum_trader.errors import ConfigurationError
@@ -183,3 +185,40 @@ def test_restart_right_after_a_trip(tmp_path: Path) -> None:
 
     assert stored == len(second.session.log.decisions)
     assert modes["Universe OS"] == "observe"
+
+
+def test_database_error_pauses_trading_until_it_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The database rejects two writes (as when another program holds a lock): the trader
+    # processes no new step meanwhile, reports why, then writes the same step once.
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    trader = _started(url)
+    _steps(trader, 20)
+    repository = trader._journal.repository  # type: ignore[union-attr]
+    original = repository.record_step
+    failures = [OperationalError("INSERT", {}, Exception("database is locked"))] * 2
+
+    def flaky(step: Any) -> None:
+        if failures:
+            raise failures.pop()
+        original(step)
+
+    monkeypatch.setattr(repository, "record_step", flaky)
+
+    processed_while_failing = [trader.step(), trader.step()]
+    problem = trader.database_problem()
+    step_while_failing = trader.status().step
+    resumed = [trader.step(), trader.step()]
+    counts = TradingRepository(Database(url)).count_rows()
+    progress = TradingRepository(Database(url)).load_progress()
+
+    # The first call processed step 20 and failed to journal it; the second only retried.
+    assert processed_while_failing == [True, False]
+    assert step_while_failing == 21
+    assert problem is not None and "database is locked" in problem
+    assert resumed == [True, True]
+    assert trader.database_problem() is None
+    assert progress is not None and progress["step"] == 23
+    assert counts["fills"] == len(trader.session.exchange.fills)
+    assert counts["decisions"] == len(trader.session.log.decisions)
