@@ -10,13 +10,14 @@ so nothing journaled before a crash is written twice.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from quantum_trader.backtest.runner import TradingSession
@@ -35,6 +36,7 @@ class Journal:
     def __init__(self, database_url: str, password_file: Path | None = None) -> None:
         database = Database(database_url, password_file)
         self._lock = _lock_sqlite_file(database)
+        self._lock_connection = _lock_postgres(database)
         database.upgrade()
         self.repository = TradingRepository(database)
         self._orders = 0
@@ -101,6 +103,17 @@ class Journal:
         self._ess_json = ess_json
         self._mark(session)
 
+    def close(self) -> None:
+        """Release the journal's lock, so that another trader may open it."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        if self._lock_connection is not None:
+            # Closing would return the session, lock and all, to the pool; this ends it.
+            self._lock_connection.invalidate()
+            self._lock_connection.close()
+            self._lock_connection = None
+
     def database_problem(self) -> str | None:
         """Return why the database cannot be reached, or None when a query succeeds."""
         try:
@@ -145,7 +158,6 @@ def _lock_sqlite_file(database: Database) -> IO[str] | None:
 
     Two traders writing one journal would each send every order. The lock is a POSIX record
     lock on ``FILE.lock``, which the system releases when the process ends, even by SIGKILL.
-    NOTE: a PostgreSQL journal is not locked; run one trader per database there.
     """
     url = database.engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
@@ -167,6 +179,31 @@ def _lock_sqlite_file(database: Database) -> IO[str] | None:
     lock.write(str(os.getpid()))
     lock.flush()
     return lock
+
+
+def _lock_postgres(database: Database) -> Connection | None:
+    """Take a PostgreSQL advisory lock for this journal, and return the connection holding it.
+
+    The key is derived from the URL without its password (search_path options included), so
+    two traders on the same database and schema exclude each other. The server releases the
+    lock when the connection closes, which includes the death of the process.
+    """
+    url = database.engine.url
+    if url.get_backend_name() != "postgresql":
+        return None
+    shown = url.render_as_string(hide_password=True)
+    digest = hashlib.sha256(f"quantum-trader journal {shown}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    connection = database.engine.connect()
+    locked = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+    connection.commit()
+    if not locked:
+        connection.close()
+        raise ConfigurationError(
+            f"the journal database {shown} is in use by another trader (it holds the advisory "
+            "lock); stop that trader first, or give this one another database URL"
+        )
+    return connection
 
 
 def _plain(state: dict[str, Any]) -> dict[str, Any]:

@@ -181,9 +181,11 @@ class PaperTrader:
                 command.apply(session)
 
     def stop(self) -> None:
-        """Stop the subsystems in reverse start order."""
+        """Stop the subsystems in reverse start order and release the journal's lock."""
         if self._session is not None and self._session.stack is not None:
             self._session.stack.registry.stop()
+        if self._journal is not None:
+            self._journal.close()
 
     @property
     def session(self) -> TradingSession:

@@ -24,6 +24,7 @@ from quantum_trader.core.types import (
 )
 from quantum_trader.engine.decisions import Action, Decision
 from quantum_trader.errors import ConfigurationError
+from quantum_trader.paper.journal import Journal
 from quantum_trader.persistence.database import Database, default_database_url
 from quantum_trader.persistence.models import Base, OrderRow, TradeRow
 from quantum_trader.persistence.repository import JournalStep, LiveAnchor, TradingRepository
@@ -340,3 +341,14 @@ def test_commands_load_in_applied_order(database: Database) -> None:
         (12, "reset", {"authorised_by": "alice"}),
         (40, "mode", {"short_name": "Universe OS", "mode": "observe"}),
     ]
+
+
+def test_postgres_journal_admits_one_trader(postgres_url: str) -> None:
+    first = Journal(postgres_url)
+    with pytest.raises(ConfigurationError, match="in use by another trader") as caught:
+        Journal(postgres_url)
+    first.close()  # as the death of its process would
+    third = Journal(postgres_url)
+    third.close()
+
+    assert "127.0.0.1" in str(caught.value)
