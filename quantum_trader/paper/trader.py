@@ -490,7 +490,13 @@ class PaperTrader:
             )
 
     def reset(self, authorised_by: str) -> None:
-        """Lift an ESS trip. The equity peak restarts at the current equity."""
+        """Lift an ESS trip. The equity peak restarts at the current equity.
+
+        Raises ConfigurationError when the ESS is not tripped, because a reset also restarts
+        the drawdown that AI-HFOS reads.
+        """
+        if self.session.emergency_stop.trip is None:
+            raise ConfigurationError("the ESS is not tripped, so there is nothing to reset")
         reset_session(self.session, authorised_by)
         self._log_command("reset", {"authorised_by": authorised_by})
         self._store_ess()

@@ -186,6 +186,8 @@ def test_mutation_with_wrong_key_403(api_key: str, path: str, body: dict[str, st
 @pytest.mark.parametrize(("path", "body"), MUTATING)
 def test_mutation_with_right_key_200(api_key: str, path: str, body: dict[str, str]) -> None:
     with client_for() as client:
+        if path == "/api/v1/ess/reset":  # a reset needs a trip to lift
+            client.post("/api/v1/ess/trip", json={"reason": "x"}, headers={"X-API-Key": api_key})
         response = client.post(path, json=body, headers={"X-API-Key": api_key})
 
     # A backtest run is accepted and runs in the background: 202.
@@ -310,3 +312,13 @@ def test_stream_forwards_bus_events() -> None:
     assert message["data"]["client_order_id"] == "c-1"
     assert message["data"]["side"] == "buy"
     assert message["data"]["price"] == 100.0
+
+
+def test_reset_of_an_active_ess_is_409(api_key: str) -> None:
+    with client_for() as client:
+        response = client.post(
+            "/api/v1/ess/reset", json={"authorised_by": "alice"}, headers={"X-API-Key": api_key}
+        )
+
+    assert response.status_code == 409
+    assert "not tripped" in response.json()["detail"]
