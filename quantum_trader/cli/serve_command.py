@@ -51,6 +51,7 @@ def serve(
     import uvicorn
 
     from quantum_trader.api.app import create_app
+    from quantum_trader.api.auth import configured_api_key
     from quantum_trader.live.trader import LiveTrader
     from quantum_trader.paper.trader import PaperTrader
 
@@ -75,6 +76,11 @@ def serve(
     except QuantumTraderError as exc:
         console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(code=2) from exc
+    if configured_api_key() is None:
+        logger.warning(
+            "No API key is set (QT_API_KEY or QT_API_KEY_FILE), so mode changes, ESS trips and "
+            "resets and backtest starts are refused until one is."
+        )
     app = create_app(settings, lambda _: trader, speed=speed)
     logger.info("Serving the API on http://%s:%d", host, port)
     try:

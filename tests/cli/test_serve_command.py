@@ -53,7 +53,7 @@ def test_stream_sends_candles_over_a_real_socket(tmp_path: Path) -> None:
         server = subprocess.Popen(
             _serve(tmp_path, port, "--speed", "20"),
             cwd=tmp_path,
-            env=dict(os.environ),
+            env={k: v for k, v in os.environ.items() if not k.startswith("QT_API_KEY")},
             stdout=output,
             stderr=output,
         )
@@ -78,6 +78,7 @@ def test_stream_sends_candles_over_a_real_socket(tmp_path: Path) -> None:
     # The service logs at INFO without --verbose: its address and each subsystem's start.
     assert f"Serving the API on http://127.0.0.1:{port}" in text
     assert text.count("started in") == 14
+    assert "No API key is set" in text
 
 
 def test_taken_port_fails_before_the_start(tmp_path: Path) -> None:
