@@ -3,8 +3,8 @@
 A candle is keyed by its UTC open time and is usable only once it has closed. A row whose
 open time plus one timeframe is later than the wall clock is still forming, so it is dropped
 whatever the exchange returns. Pages overlap at their edges on some exchanges, so rows are
-de-duplicated by open time (the later copy wins, it was read later), and every page passes the
-same validation as a candle file before the trader sees it.
+de-duplicated by open time, and the copy read last is kept. Every page passes the same
+validation as a candle file before the trader uses it.
 
 Errors, by ccxt's exception tree:
 
@@ -148,7 +148,7 @@ class CcxtCandleSource:
         """Return every closed candle of ``symbol`` that opened at or after ``since_ns``.
 
         The frame has the columns of a validated candle file (date, open, high, low, close,
-        volume, synthetic); gaps inside it are reported and filled as for a file.
+        volume, synthetic). Gaps inside it are reported and filled as for a file.
         """
         self._load_markets(symbol)
         last_closed = self.last_closed_open_ns()
@@ -193,8 +193,6 @@ class CcxtCandleSource:
         )
         raw.insert(0, "date", pd.to_datetime(times, unit="ns", utc=True))
         source = f"{self.name} {symbol} {self.timeframe} candles"
-        if raw.empty:
-            return validate_candles(raw, self.timeframe, source=source)[0]
         frame, _report = validate_candles(raw, self.timeframe, source=source)
         return frame
 

@@ -18,9 +18,9 @@ The run starts with ``live.history_candles`` closed candles per symbol. They war
 and the subsystems but open no position: entry signals before the first live candle are masked.
 With a journal database, the trader stores where its timeline starts (the live anchor) and
 every candle of the timeline before it trades it. A restart rebuilds the timeline from the
-stored candles (an exchange may since have delivered a candle that was filled in, or corrected
-one), replays to the stored step, and then catches up on the candles that closed while it was
-down, at the next poll.
+stored candles, because the exchange may since have delivered a candle that was filled in, or
+corrected one. It replays to the stored step, and the next poll catches up on the candles that
+closed while it was down.
 
 A new time is processed once every symbol has delivered its candle. A symbol still missing
 ``live.max_wait_seconds`` after the close gets a flat synthetic candle at its previous close,
@@ -170,7 +170,7 @@ class LiveTrader(PaperTrader):
         found = (stored.exchange, stored.market_type, stored.timeframe, stored.symbols)
         if wanted != found:
             raise ConfigurationError(
-                f"the journal database holds a live run on {found}, but the settings ask for "
+                f"the journal database contains a live run on {found}, but the settings request "
                 f"{wanted}; start with a new database URL"
             )
 
@@ -263,7 +263,7 @@ class LiveTrader(PaperTrader):
         """Poll for closed candles every ``live.poll_seconds`` and trade them until stopped.
 
         ``speed`` is ignored: live candles arrive at the exchange's pace. A poll that fails
-        after its retries (LiveDataError) is logged and tried again at the next poll; the
+        after its retries (LiveDataError) is logged and tried again at the next poll. The
         subsystems' heartbeats then age, so the service reports itself degraded until candles
         arrive again. Any other error (a bad symbol, a malformed candle, a rebuild that does not
         match the running session) trips the ESS and ends the loop, and the readiness probe
@@ -299,9 +299,9 @@ class LiveTrader(PaperTrader):
             self._check_stale_data()
             self.publish_health_changes()
             return 0
+
         self.last_poll_error = None
         self.last_poll_wall = time.time()
-        processed = 0
         if new:
             candles = {
                 symbol: pd.concat([self._candles[symbol], new[symbol]], ignore_index=True)
@@ -318,9 +318,12 @@ class LiveTrader(PaperTrader):
             if self._journal is not None:
                 # Stored before they are traded, so a restart rebuilds this exact timeline.
                 self._journal.repository.save_live_candles(new)
+
         # Steps a restart fetched but has not processed yet are caught up here as well.
+        processed = 0
         while self.step():
             processed += 1
+
         self.heartbeat()
         self._check_stale_data()
         self.publish_health_changes()
@@ -330,7 +333,8 @@ class LiveTrader(PaperTrader):
         """Fetch the closed candles after the timeline and return those of complete times."""
         source = self.source
         last = int(self.session.feed.times[-1])
-        if source.last_closed_open_ns() <= last:
+        newest_closed = source.last_closed_open_ns()
+        if newest_closed <= last:
             return None
         fetched = {
             symbol: source.closed_since(symbol, last + source.timeframe_ns)
@@ -339,7 +343,7 @@ class LiveTrader(PaperTrader):
         return complete_times(
             self._candles,
             fetched,
-            source.last_closed_open_ns(),
+            newest_closed,
             source.timeframe_ns,
             now_ns=source.now_ns(),
             max_wait_seconds=self.settings.live.max_wait_seconds,

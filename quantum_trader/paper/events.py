@@ -36,7 +36,7 @@ class SignalEvent:
     """The profiles' signals on a candle where at least one profile enters or exits.
 
     ``profiles`` maps a profile name to its entry (+1 long, -1 short, 0 none), exit and
-    confidence; ``votes`` maps each ensemble member to its probability of a rise.
+    confidence. ``votes`` maps each ensemble member to its probability of a rise.
     """
 
     symbol: str

@@ -136,12 +136,6 @@ class Journal:
     def save_mode(self, short_name: str, mode: str) -> None:
         self.repository.save_mode(short_name, mode)
 
-    def stored_modes(self) -> dict[str, str]:
-        return self.repository.load_modes()
-
-    def stored_ess_state(self) -> dict[str, Any] | None:
-        return self.repository.load_ess_state()
-
     def _mark(self, session: TradingSession) -> None:
         exchange = session.exchange
         self._orders = len(exchange.orders)
@@ -191,8 +185,8 @@ def _lock_postgres(database: Database) -> Connection | None:
     url = database.engine.url
     if url.get_backend_name() != "postgresql":
         return None
-    shown = url.render_as_string(hide_password=True)
-    digest = hashlib.sha256(f"quantum-trader journal {shown}".encode()).digest()
+    url_text = url.render_as_string(hide_password=True)
+    digest = hashlib.sha256(f"quantum-trader journal {url_text}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
     connection = database.engine.connect()
     locked = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
@@ -200,8 +194,8 @@ def _lock_postgres(database: Database) -> Connection | None:
     if not locked:
         connection.close()
         raise ConfigurationError(
-            f"the journal database {shown} is in use by another trader (it holds the advisory "
-            "lock); stop that trader first, or give this one another database URL"
+            f"the journal database {url_text} is in use by another trader, which has its advisory "
+            "lock; stop that trader first, or give this one another database URL"
         )
     return connection
 

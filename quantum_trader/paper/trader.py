@@ -172,7 +172,7 @@ class PaperTrader:
         steps = min(stored, len(session.feed))
         self._commands = journal.stored_commands()
         # Commands after the last journaled step are not in its counts yet, so they are
-        # applied after the check; their decisions are journaled with the next step.
+        # applied after the check. Their decisions are journaled with the next step.
         replay(session, steps, [c for c in self._commands if c.step < steps])
         self._next_step = steps
         journal.verify_resume(session, steps)
@@ -505,8 +505,8 @@ class PaperTrader:
 def _without_simulated_resets(settings: Settings) -> Settings:
     """Return ``settings`` without ``emergency_stop.backtest_reset_hours``.
 
-    In paper trading, as in live trading, a trip holds until an operator resets it through the
-    API, so the backtest's simulated resets do not apply.
+    In paper trading, as in live trading, a trip stays in force until an operator resets it
+    through the API, so the backtest's simulated resets do not apply.
     """
     ess = settings.emergency_stop
     if ess.backtest_reset_hours is None:

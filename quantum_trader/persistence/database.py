@@ -80,11 +80,11 @@ def _parse_url(url: str, password_file: Path | None) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        # The user information may hold a password, so it is masked, and SQLAlchemy's own
+        # The user information may contain a password, so it is masked, and SQLAlchemy's own
         # error, which quotes the whole URL, is not chained.
-        shown = re.sub(r"^(.*?://)?[^@]*@", lambda m: (m.group(1) or "") + "***@", url)
+        masked = re.sub(r"^(.*?://)?[^@]*@", lambda m: (m.group(1) or "") + "***@", url)
         raise ConfigurationError(
-            f"Invalid database URL {shown!r}: use a form like sqlite:///path/to/file.db "
+            f"Invalid database URL {masked!r}: use a form like sqlite:///path/to/file.db "
             "or postgresql+psycopg://user@host:5432/name."
         ) from None
     if password_file is None:

@@ -194,7 +194,7 @@ class ReplayProgressRow(Base):
 
 
 class LiveAnchorRow(Base):
-    """Where a live paper run's candles begin and where its trading begins; one row with id 1.
+    """The start of a live paper run's candles and of its trading; one row with id 1.
 
     A restarted live run fetches its candles from ``first_open`` again, so the replay rebuilds
     the same timeline, and trades only from ``trade_from`` on.

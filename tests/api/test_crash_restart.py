@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from quantum_trader.config import Settings
 from quantum_trader.paper.trader import PaperTrader
 from quantum_trader.persistence.database import Database
 from quantum_trader.persistence.repository import TradingRepository
+from tests.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """
@@ -44,17 +44,10 @@ def _settings(url: str) -> Settings:
     )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _serve(config: Path, url: str, log: Path) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-c", "from quantum_trader.cli.main import app; app()",
-        "serve", "--host", "127.0.0.1", "--port", str(_free_port()),
+        "serve", "--host", "127.0.0.1", "--port", str(free_port()),
         "--speed", "100", "--config", str(config),
     ]  # fmt: skip
     env = {**os.environ, "QT_SERVICE__DATABASE_URL": url}

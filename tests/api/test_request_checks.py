@@ -437,7 +437,7 @@ def test_backtest_dates_stored_in_utc(client: TestClient, monkeypatch: pytest.Mo
 def test_backtest_starts_from_service_settings(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The service runs with 5000 USDT and 2% risk per trade; the run keeps both, takes the
+    # The service runs with 5000 USDT and 2% risk per trade. The run keeps both, takes the
     # request's timeframe, and gets the 5m model preset (horizon 12), not the service's 1h one.
     calls: list[Settings] = []
 

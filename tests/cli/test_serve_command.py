@@ -15,6 +15,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tests.ports import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = f"""
 [data]
@@ -29,13 +31,6 @@ mode = "off"
 """
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _serve(tmp_path: Path, port: int, *options: str) -> list[str]:
     config = tmp_path / "serve.toml"
     config.write_text(CONFIG)
@@ -47,7 +42,7 @@ def _serve(tmp_path: Path, port: int, *options: str) -> list[str]:
 
 @pytest.mark.slow
 def test_stream_sends_candles_over_a_real_socket(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
         server = subprocess.Popen(
@@ -99,7 +94,7 @@ def test_taken_port_fails_before_the_start(tmp_path: Path) -> None:
 def test_invalid_setting_is_one_message(tmp_path: Path) -> None:
     # Live futures need a constant funding rate; the error comes before any network request.
     result = subprocess.run(
-        [*_serve(tmp_path, _free_port(), "--live"), "--exchange", "binance"],
+        [*_serve(tmp_path, free_port(), "--live"), "--exchange", "binance"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """A Binance look-alike on 127.0.0.1 that serves the shipped candles up to a movable clock.
 
-It answers the three ``exchangeInfo`` requests ccxt makes to load markets and the spot and
+It serves the three ``exchangeInfo`` requests ccxt makes to load markets and the spot and
 USDT-M ``klines`` requests, in Binance's formats. Candles come from ``data/binance``. The
 candle containing the clock is returned too, as a forming candle whose close differs from the
 file's, exactly as the real exchange returns the current candle. Faults are queued per request:
@@ -48,7 +48,7 @@ class FakeBinance:
     timeframe_ms: int = 3_600_000
     candles: dict[str, pd.DataFrame] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)
-    missing: dict[str, set[int]] = field(default_factory=dict)  # market id -> open ms held back
+    missing: dict[str, set[int]] = field(default_factory=dict)  # market id -> open ms withheld
     # (market id, open ms) -> the five values (open, high, low, close, volume) to send instead
     overrides: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
@@ -74,13 +74,13 @@ class FakeBinance:
         times = frame["date"].to_numpy(dtype="datetime64[ns]").astype(np.int64) // MS
         first = int(np.searchsorted(times, start_ms, side="left"))
         rows = []
-        held = self.missing.get(market_id, set())
+        withheld = self.missing.get(market_id, set())
         now_ms = self.current_ms()
         for i in range(first, min(first + limit, len(frame))):
             open_ms = int(times[i])
             if open_ms > now_ms:
                 break
-            if open_ms in held:
+            if open_ms in withheld:
                 continue
             row = frame.iloc[i]
             close = float(row["close"])

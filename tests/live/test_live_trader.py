@@ -88,7 +88,7 @@ def one_shot(trader: LiveTrader) -> tuple[list[Any], list[Any], list[Any]]:
     return exchange.orders, exchange.fills, exchange.trades
 
 
-def test_live_run_equals_one_backtest_over_the_same_candles(fake: FakeBinance) -> None:
+def test_live_run_equals_one_backtest(fake: FakeBinance) -> None:
     trader = make_trader(fake, live_settings(fake.url))
     trader.prepare()
     trader.start()
@@ -117,8 +117,8 @@ def test_missing_candle_waits_then_is_synthetic_and_stays(fake: FakeBinance) -> 
     trader = make_trader(fake, live_settings(fake.url))
     trader.prepare()
     trader.start()
-    held = int(pd.Timestamp("2025-01-20 01:00", tz="UTC").value // 1_000_000)
-    fake.missing["ETHUSDT"] = {held}
+    withheld = int(pd.Timestamp("2025-01-20 01:00", tz="UTC").value // 1_000_000)
+    fake.missing["ETHUSDT"] = {withheld}
     eth = fake.candles["ETHUSDT"]
     close_0000 = float(eth.loc[eth["date"] == TRADE_FROM, "close"].iloc[0])
 
@@ -230,8 +230,8 @@ def test_service_serves_live_state(fake: FakeBinance) -> None:
 
 
 @pytest.mark.slow
-def test_live_run_with_the_ai_engine_equals_one_backtest(fake: FakeBinance) -> None:
-    # The ensemble is retrained walk-forward at every rebuild; its folds are anchored at the
+def test_live_ai_run_equals_one_backtest(fake: FakeBinance) -> None:
+    # The ensemble is retrained walk-forward at every rebuild. Its folds are anchored at the
     # first candle, so earlier predictions, and the orders they led to, never change.
     model = {"mode": "enforced", "train_window": 300, "retrain_every": 48}
     settings = live_settings(fake.url, model=model, history_candles=400)
@@ -300,7 +300,7 @@ def test_futures_without_a_funding_rate_is_refused(fake: FakeBinance) -> None:
 
 
 def test_restart_keeps_the_synthetic_candle_it_traded(fake: FakeBinance, tmp_path: Path) -> None:
-    # ETH holds back its 01:00 candle until the trader has filled it in; the restart then finds
+    # ETH withholds its 01:00 candle until the trader has filled it in. The restart then finds
     # the real candle on the exchange but rebuilds the timeline it traded, from the database.
     url = f"sqlite:///{tmp_path / 'live.db'}"
     first = make_trader(fake, live_settings(fake.url, url))
@@ -368,8 +368,8 @@ def test_exchange_sending_nothing_goes_stale(fake: FakeBinance) -> None:
     trader = make_trader(fake, live_settings(fake.url))
     trader.prepare()
     trader.start()
-    held = {int(TRADE_FROM.value // 1_000_000) + hour * HOUR_MS for hour in range(4)}
-    fake.missing.update({"BTCUSDT": held, "ETHUSDT": held})
+    withheld = {int(TRADE_FROM.value // 1_000_000) + hour * HOUR_MS for hour in range(4)}
+    fake.missing.update({"BTCUSDT": withheld, "ETHUSDT": withheld})
     fake.advance(3 * HOUR_MS)
 
     processed = asyncio.run(trader.poll_once())

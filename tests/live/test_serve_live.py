@@ -4,7 +4,6 @@ loopback that follows the wall clock (its candles moved forward in time)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,11 @@ import httpx
 import pytest
 
 from tests.live.fake_binance import fake_binance
+from tests.ports import free_port
 
 pytest.importorskip("ccxt", reason="serve --live needs ccxt (pip install ccxt)")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.mark.slow
@@ -36,7 +29,7 @@ def test_serve_live_answers_with_fourteen_healthy_subsystems(tmp_path: Path) -> 
             '[model]\nmode = "off"\n\n'
             f'[live]\napi_url = "{fake.url}"\nhistory_candles = 500\npoll_seconds = 1\n'
         )
-        port = _free_port()
+        port = free_port()
         command = [
             sys.executable, "-c", "from quantum_trader.cli.main import app; app()",
             "--verbose", "serve", "--live", "--port", str(port),

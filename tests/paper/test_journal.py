@@ -106,8 +106,8 @@ def test_database_problem_names_unreachable_database(tmp_path: Path) -> None:
 def test_restart_after_trip_and_mode_change(tmp_path: Path) -> None:
     """A trip and a mode change before a crash are applied again before the same step.
 
-    The replay without them trades differently, so before they were journaled the restart
-    failed its count check; now it resumes with every count equal to the first trader's.
+    The replay without them trades differently, so without the journaled commands the restart
+    would fail its count check. It resumes with every count equal to the first trader's.
     """
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     first = _started(url)
@@ -137,7 +137,7 @@ def test_restart_after_trip_and_mode_change(tmp_path: Path) -> None:
 
 
 def test_second_process_cannot_share_journal(tmp_path: Path) -> None:
-    # Another process opens the journal and holds it; a trader here must not write to it too.
+    # Another process has the journal open, so a trader here must not write to it too.
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     holder = subprocess.Popen(
         [
@@ -168,7 +168,7 @@ def test_second_process_cannot_share_journal(tmp_path: Path) -> None:
 
 def test_restart_right_after_a_trip(tmp_path: Path) -> None:
     # The trip comes after the last journaled step, so its decision is not in the stored
-    # counts yet; the restart must still resume, halted, and journal that decision once.
+    # counts yet. The restart must still resume, halted, and journal that decision once.
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     first = _started(url)
     _steps(first, 50)
